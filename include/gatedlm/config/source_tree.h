@@ -1,0 +1,62 @@
+// A YAML document as a tree that remembers where every key and value was written, so that
+// errors raised after merging `base:` chains and --set overrides still point at the file, line
+// and column the user has to edit.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gatedlm/config/key_locations.h"
+
+namespace gatedlm {
+
+// Maps yaml-cpp marks (0-based) of one parsed text to 1-based positions in what the user wrote.
+struct SourceText {
+  std::string name;       // a file path, or "--set"
+  int fixed_line = 0;     // > 0: every position is on this line (an override's index)
+  int column_offset = 0;  // added to every column (where an override's value starts)
+
+  SourceLocation locate(const YAML::Mark& mark) const;
+};
+
+struct SourceNode {
+  std::string key;                // empty for the root
+  SourceLocation key_location;    // where the key was written
+  SourceLocation value_location;  // where the value starts (the key's location for empty values)
+  SourceText source;              // for positions inside a leaf value, e.g. a list item
+  bool is_map = false;
+  std::vector<SourceNode> entries;  // a map, in the order written
+
+  // A leaf: scalar, sequence or null.
+  const YAML::Node& value() const { return *value_; }
+  void set_value(const YAML::Node& value) { value_ = std::make_shared<const YAML::Node>(value); }
+
+  const SourceNode* find(std::string_view child_key) const;
+  SourceNode* find(std::string_view child_key);
+  bool is_null() const { return !is_map && value_->IsNull(); }
+
+ private:
+  // Held by pointer: assigning one YAML::Node to another writes through to the shared data
+  // (and to every alias of it), whereas SourceNodes are copied and reassigned freely.
+  std::shared_ptr<const YAML::Node> value_ = std::make_shared<const YAML::Node>();
+};
+
+// Parses a file and its `base:` chain (each base relative to the file that names it) into one
+// tree; the child's keys override the base's, maps merging deeply. Throws InputError.
+SourceNode load_source_file(const std::string& path);
+
+// The same for text; a `base:` in it is relative to the current directory.
+SourceNode load_source_text(const std::string& text, const std::string& name);
+
+// Applies "a.b.c=value" overrides in order (the value is YAML). Errors and the locations of the
+// keys they set read "--set:N:COL", N the 1-based index of the override.
+void apply_overrides(SourceNode& root, const std::vector<std::string>& overrides);
+
+// Lays `top` over `base`: maps merge key by key, anything else in `top` replaces.
+void merge_source(SourceNode& base, SourceNode top);
+
+}  // namespace gatedlm

@@ -1,0 +1,66 @@
+// The loader interface the trainer sees. The llm.c-shard window loader implements it now; the
+// data-pipeline issue may add others behind the same interface.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gatedlm {
+
+// One micro-batch: B windows of T inputs and their T next-token targets, row-major [B, T].
+struct TokenBatch {
+  int64_t batch = 0;
+  int64_t seq_len = 0;
+  std::vector<int32_t> inputs;
+  std::vector<int32_t> targets;
+};
+
+// Everything needed to continue the exact same stream of batches after a restart.
+struct LoaderState {
+  std::array<uint64_t, 4> rng{};  // random-window mode
+  int64_t cursor = 0;             // sequential mode: next window index
+  int64_t batches_served = 0;
+};
+
+class BatchLoader {
+ public:
+  virtual ~BatchLoader() = default;
+  virtual void next(TokenBatch& out) = 0;
+  virtual LoaderState state() const = 0;
+  virtual void set_state(const LoaderState& state) = 0;
+  // Restart from the beginning (sequential) or from the seeded start (random).
+  virtual void reset() = 0;
+  virtual int64_t total_tokens() const = 0;
+  // Distinct windows in the data: sequential order, windows in one pass before wrapping (over
+  // all ranks together); random order, possible start positions.
+  virtual int64_t num_windows() const = 0;
+};
+
+enum class WindowOrder { random, sequential };
+
+struct WindowLoaderOptions {
+  std::string pattern;  // a path or a glob of shards
+  int64_t batch = 1;
+  int64_t seq_len = 1;
+  WindowOrder order = WindowOrder::random;
+  uint64_t seed = 1;       // random order: windows are drawn with Rng::stream(seed, data)
+  int64_t vocab_size = 0;  // > 0: a token >= vocab_size is an InputError naming file and offset
+  // Data parallelism: this rank reads disjoint windows (rank, world) of the same stream.
+  int64_t rank = 0;
+  int64_t world = 1;
+};
+
+// Reads llm.c-format shards (see data/shard.h and docs/data.md). Random order draws every
+// window uniformly from all start positions of all shards (so a shard is picked in proportion
+// to its windows); sequential order reads non-overlapping windows [i*T, i*T+T] from the first
+// shard's start onwards, then the next shard, and wraps to the start when all are used.
+// InputError: no file matches, a bad shard, a shard shorter than T+1 tokens, a token >= vocab.
+std::unique_ptr<BatchLoader> make_window_loader(const WindowLoaderOptions& options);
+
+// Expands a path or glob into a sorted list of files; InputError if nothing matches.
+std::vector<std::string> expand_data_glob(const std::string& pattern);
+
+}  // namespace gatedlm

@@ -1,0 +1,67 @@
+// The Qwen3-style decoder: embedding, N pre-norm blocks (attention with its gate, SwiGLU MLP),
+// final RMSNorm, tied or untied LM head and a fused softmax cross-entropy. Every layer is an
+// explicit forward/backward pair; activations are allocated once by reserve().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "gatedlm/backend/backend.h"
+#include "gatedlm/config/config.h"
+#include "gatedlm/model/attention.h"
+#include "gatedlm/model/instrumentation.h"
+#include "gatedlm/model/mlp.h"
+#include "gatedlm/model/parameters.h"
+
+namespace gatedlm {
+
+class Transformer {
+ public:
+  Transformer(const ModelConfig& config, Backend& backend);
+  ~Transformer();
+
+  // normal(0, initializer_range) for every linear and the embedding, ones for norms, zeros for
+  // static gate logits, drawn from Rng::stream(seed, StreamId::init) in declaration order.
+  void init_weights(uint64_t seed);
+  // Sizes activation buffers for batch x seq_len tokens (re-allocates only to grow).
+  void reserve(int64_t batch, int64_t seq_len);
+
+  // Mean cross-entropy of the batch (host token arrays [batch, seq_len]). Keeps the logits.
+  float forward(const int32_t* inputs, const int32_t* targets, int64_t batch, int64_t seq_len,
+                ModelAnalysis* analysis = nullptr);
+  // Forward and backward: parameter gradients += loss_weight * d(mean loss)/d(theta).
+  float forward_backward(const int32_t* inputs, const int32_t* targets, int64_t batch,
+                         int64_t seq_len, float loss_weight);
+
+  const Tensor& logits() const { return logits_; }  // [batch*seq_len, vocab] after forward()
+  ParameterSet& params() { return params_; }
+  const ModelConfig& config() const { return config_; }
+  Backend& backend() { return backend_; }
+  // Training FLOPs per token: 6 x (matmul parameters) + 6 x layers x seq_len x heads x head_dim
+  // (causal attention: QK^T and PV on the unmasked half, forward + backward).
+  double training_flops_per_token(int64_t seq_len) const;
+
+ private:
+  struct Block;
+  float run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
+                    int64_t seq_len, float grad_scale, ModelAnalysis* analysis);
+  void run_backward(int64_t batch, int64_t seq_len);
+  void build_rope(int64_t seq_len);
+
+  ModelConfig config_;
+  Backend& backend_;
+  ParameterSet params_;
+  ParameterSet::Id embed_, final_norm_, lm_head_ = -1;
+  std::vector<std::unique_ptr<Block>> blocks_;
+  RopeTables rope_;
+  AttentionScratch attn_scratch_;
+  MlpScratch mlp_scratch_;
+  int64_t reserved_rows_ = 0;
+  std::shared_ptr<Buffer> ids_, targets_;
+  std::vector<Tensor> residual_;  // [layers + 1] x [rows, hidden]
+  Tensor final_normed_, final_rstd_, logits_, losses_, d_residual_, d_normed_, block_out_;
+  std::vector<float> host_losses_;
+};
+
+}  // namespace gatedlm

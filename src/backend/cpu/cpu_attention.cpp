@@ -1,0 +1,156 @@
+// Causal GQA attention on the CPU. Work is split over (batch, KV head) so that the query heads
+// sharing a KV head accumulate dK/dV without races; each head is processed in row blocks so the
+// masked upper triangle beyond the block is never computed. Probabilities are recomputed in
+// backward from the saved log-sum-exp (no [T, T] tensor is kept per layer).
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "cpu_backend_impl.h"
+
+namespace gatedlm::cpu {
+namespace {
+
+constexpr int64_t kRowBlock = 64;
+
+struct HeadView {
+  const float* q;  // [T, D], row stride ld_q
+  const float* k;  // [T, D], row stride ld_k
+  const float* v;  // [T, D], row stride ld_v
+  int64_t ld_q, ld_k, ld_v;
+};
+
+// scores[t, j] for rows [r0, r1) and columns [0, r1): scale * q_t . k_j.
+void block_scores(CpuBackend& be, float* scores, const HeadView& h, int64_t r0, int64_t r1,
+                  int64_t head_dim, float scale, int64_t ld_s) {
+  be.gemm(false, true, r1 - r0, r1, head_dim, scale, h.q + r0 * h.ld_q, h.ld_q, h.k, h.ld_k,
+          0.0f, scores, ld_s);
+}
+
+}  // namespace
+
+void CpuBackend::attention_forward(float* out, float* lse, const float* q, const float* k,
+                                   const float* v, const AttentionDims& d) {
+  const int64_t T = d.seq_len, D = d.head_dim, group = d.heads / d.kv_heads;
+  const int64_t ld_out = d.heads * D;
+  SingleThreadedBlas single;
+#pragma omp parallel
+  {
+    std::vector<float> probs(static_cast<size_t>(kRowBlock * T));
+#pragma omp for collapse(2) schedule(dynamic, 1)
+    for (int64_t b = 0; b < d.batch; ++b) {
+      for (int64_t h = 0; h < d.heads; ++h) {
+        const int64_t g = h / group;
+        HeadView hv{q + b * T * d.ld_q + h * D, k + b * T * d.ld_k + g * D,
+                    v + b * T * d.ld_v + g * D, d.ld_q, d.ld_k, d.ld_v};
+        float* o = out + b * T * ld_out + h * D;
+        float* lse_bh = lse + (b * d.heads + h) * T;
+        for (int64_t r0 = 0; r0 < T; r0 += kRowBlock) {
+          const int64_t r1 = std::min(T, r0 + kRowBlock);
+          block_scores(*this, probs.data(), hv, r0, r1, D, d.scale, r1);
+          for (int64_t t = r0; t < r1; ++t) {
+            float* row = probs.data() + (t - r0) * r1;
+            float max_s = -std::numeric_limits<float>::infinity();
+            for (int64_t j = 0; j <= t; ++j) max_s = std::max(max_s, row[j]);
+            double sum = 0.0;
+            for (int64_t j = 0; j <= t; ++j) {
+              row[j] = std::exp(row[j] - max_s);
+              sum += row[j];
+            }
+            const float inv = static_cast<float>(1.0 / sum);
+            for (int64_t j = 0; j <= t; ++j) row[j] *= inv;
+            for (int64_t j = t + 1; j < r1; ++j) row[j] = 0.0f;
+            lse_bh[t] = max_s + static_cast<float>(std::log(sum));
+          }
+          gemm(false, false, r1 - r0, D, r1, 1.0f, probs.data(), r1, hv.v, d.ld_v, 0.0f,
+               o + r0 * ld_out, ld_out);
+        }
+      }
+    }
+  }
+}
+
+void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float* dout,
+                                    const float* q, const float* k, const float* v,
+                                    const float* out, const float* lse,
+                                    const AttentionDims& d) {
+  const int64_t T = d.seq_len, D = d.head_dim, group = d.heads / d.kv_heads;
+  const int64_t ld_out = d.heads * D;
+  SingleThreadedBlas single;
+#pragma omp parallel
+  {
+    std::vector<float> probs(static_cast<size_t>(kRowBlock * T));
+    std::vector<float> dprobs(static_cast<size_t>(kRowBlock * T));
+#pragma omp for collapse(2) schedule(dynamic, 1)
+    for (int64_t b = 0; b < d.batch; ++b) {
+      for (int64_t g = 0; g < d.kv_heads; ++g) {
+        float* dk_bg = dk + b * T * d.ld_k + g * D;
+        float* dv_bg = dv + b * T * d.ld_v + g * D;
+        for (int64_t t = 0; t < T; ++t) {
+          std::fill(dk_bg + t * d.ld_k, dk_bg + t * d.ld_k + D, 0.0f);
+          std::fill(dv_bg + t * d.ld_v, dv_bg + t * d.ld_v + D, 0.0f);
+        }
+        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+          HeadView hv{q + b * T * d.ld_q + h * D, k + b * T * d.ld_k + g * D,
+                      v + b * T * d.ld_v + g * D, d.ld_q, d.ld_k, d.ld_v};
+          const float* o = out + b * T * ld_out + h * D;
+          const float* g_o = dout + b * T * ld_out + h * D;
+          const float* lse_bh = lse + (b * d.heads + h) * T;
+          float* dq_bh = dq + b * T * d.ld_q + h * D;
+          for (int64_t r0 = 0; r0 < T; r0 += kRowBlock) {
+            const int64_t r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
+            block_scores(*this, probs.data(), hv, r0, r1, D, d.scale, r1);
+            for (int64_t t = r0; t < r1; ++t) {
+              float* row = probs.data() + (t - r0) * r1;
+              for (int64_t j = 0; j <= t; ++j) row[j] = std::exp(row[j] - lse_bh[t]);
+              for (int64_t j = t + 1; j < r1; ++j) row[j] = 0.0f;
+            }
+            // dV += P^T dO ; dP = dO V^T
+            gemm(true, false, r1, D, rows, 1.0f, probs.data(), r1, g_o + r0 * ld_out, ld_out,
+                 1.0f, dv_bg, d.ld_v);
+            gemm(false, true, rows, r1, D, 1.0f, g_o + r0 * ld_out, ld_out, hv.v, d.ld_v, 0.0f,
+                 dprobs.data(), r1);
+            // dS = P * (dP - rowsum(dO * O))
+            for (int64_t t = r0; t < r1; ++t) {
+              const float* o_t = o + t * ld_out;
+              const float* go_t = g_o + t * ld_out;
+              double dot = 0.0;
+              for (int64_t i = 0; i < D; ++i) dot += double(o_t[i]) * go_t[i];
+              const float row_dot = static_cast<float>(dot);
+              float* p = probs.data() + (t - r0) * r1;
+              const float* dp = dprobs.data() + (t - r0) * r1;
+              for (int64_t j = 0; j < r1; ++j) p[j] = p[j] * (dp[j] - row_dot);
+            }
+            // dQ = scale * dS K ; dK += scale * dS^T Q
+            gemm(false, false, rows, D, r1, d.scale, probs.data(), r1, hv.k, d.ld_k, 0.0f,
+                 dq_bh + r0 * d.ld_q, d.ld_q);
+            gemm(true, false, r1, D, rows, d.scale, probs.data(), r1, hv.q + r0 * d.ld_q, d.ld_q,
+                 1.0f, dk_bg, d.ld_k);
+          }
+        }
+      }
+    }
+  }
+}
+
+void CpuBackend::attention_first_token_prob(float* first_token, const float* q, const float* k,
+                                            const float* lse, const AttentionDims& d) {
+  const int64_t T = d.seq_len, D = d.head_dim, group = d.heads / d.kv_heads;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < d.batch; ++b) {
+    for (int64_t h = 0; h < d.heads; ++h) {
+      const float* k0 = k + b * T * d.ld_k + (h / group) * D;
+      const float* lse_bh = lse + (b * d.heads + h) * T;
+      double total = 0.0;
+      for (int64_t t = 1; t < T; ++t) {
+        const float* q_t = q + (b * T + t) * d.ld_q + h * D;
+        double s = 0.0;
+        for (int64_t i = 0; i < D; ++i) s += double(q_t[i]) * k0[i];
+        total += std::exp(d.scale * s - lse_bh[t]);
+      }
+      first_token[b * d.heads + h] = T > 1 ? static_cast<float>(total / (T - 1)) : 1.0f;
+    }
+  }
+}
+
+}  // namespace gatedlm::cpu

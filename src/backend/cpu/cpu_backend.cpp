@@ -1,0 +1,270 @@
+// CPU backend: memory, GEMM, elementwise ops, embedding, norms, loss and the optimizer.
+#include <cblas.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include "cpu_backend_impl.h"
+#include "cpu_math.h"
+
+namespace gatedlm {
+namespace {
+
+int g_threads = 1;
+
+class HostBuffer final : public Buffer {
+ public:
+  explicit HostBuffer(size_t bytes) : bytes_(bytes) {
+    const size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    data_ = std::aligned_alloc(64, rounded);
+    if (!data_) throw std::bad_alloc();
+  }
+  ~HostBuffer() override { std::free(data_); }
+  void* data() override { return data_; }
+  size_t bytes() const override { return bytes_; }
+  Device device() const override { return Device::cpu; }
+
+ private:
+  void* data_;
+  size_t bytes_;
+};
+
+}  // namespace
+
+void set_cpu_threads(int threads) {
+  g_threads = std::max(1, threads);
+  omp_set_num_threads(g_threads);
+  openblas_set_num_threads(g_threads);
+}
+
+int cpu_threads() { return g_threads; }
+
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<cpu::CpuBackend>(); }
+
+Tensor Backend::zeros(const Shape& shape) {
+  Tensor t = empty(shape);
+  fill(t.data(), t.numel(), 0.0f);
+  return t;
+}
+
+namespace cpu {
+
+SingleThreadedBlas::SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
+  openblas_set_num_threads(1);
+}
+SingleThreadedBlas::~SingleThreadedBlas() { openblas_set_num_threads(saved_); }
+
+Tensor CpuBackend::empty(const Shape& shape) {
+  return Tensor(std::make_shared<HostBuffer>(shape_numel(shape) * sizeof(float)), shape);
+}
+
+void CpuBackend::fill(float* x, int64_t n, float value) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] = value;
+}
+
+void CpuBackend::copy(float* dst, const float* src, int64_t n) {
+  std::memcpy(dst, src, n * sizeof(float));
+}
+void CpuBackend::to_host(float* host_dst, const float* src, int64_t n) { copy(host_dst, src, n); }
+void CpuBackend::from_host(float* dst, const float* host_src, int64_t n) { copy(dst, host_src, n); }
+void CpuBackend::ids_from_host(int32_t* dst, const int32_t* host_src, int64_t n) {
+  std::memcpy(dst, host_src, n * sizeof(int32_t));
+}
+std::shared_ptr<Buffer> CpuBackend::allocate_ids(int64_t n) {
+  return std::make_shared<HostBuffer>(n * sizeof(int32_t));
+}
+
+void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                      const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                      float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
+              static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
+              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
+              static_cast<blasint>(ldc));
+}
+
+void CpuBackend::add_inplace(float* y, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void CpuBackend::scale_inplace(float* x, int64_t n, float s) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+double CpuBackend::sum_squares(const float* x, int64_t n) {
+  const int64_t chunks = std::min<int64_t>(kReductionChunks, std::max<int64_t>(n, 1));
+  std::vector<double> partial(chunks, 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    double acc = 0.0;
+    for (int64_t i = n * c / chunks; i < n * (c + 1) / chunks; ++i) acc += double(x[i]) * x[i];
+    partial[c] = acc;
+  }
+  double total = 0.0;
+  for (double p : partial) total += p;
+  return total;
+}
+
+float CpuBackend::max_abs(const float* x, int64_t n) {
+  float result = 0.0f;
+#pragma omp parallel for reduction(max : result) schedule(static)
+  for (int64_t i = 0; i < n; ++i) result = std::max(result, std::fabs(x[i]));
+  return result;
+}
+
+void CpuBackend::sum_rows_accumulate(float* out, const float* x, int64_t rows, int64_t cols,
+                                     int64_t ld) {
+  chunked_row_reduce(out, rows, cols, [&](int64_t begin, int64_t end, double* acc) {
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t c = 0; c < cols; ++c) acc[c] += x[r * ld + c];
+  });
+}
+
+void CpuBackend::embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n,
+                                   int64_t dim) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < n; ++r) std::memcpy(out + r * dim, table + ids[r] * dim, dim * 4);
+}
+
+void CpuBackend::embedding_backward(float* dtable, const float* dout, const int32_t* ids,
+                                    int64_t n, int64_t dim) {
+  // Parallel over columns: each thread owns a column slice and walks the rows in order, so
+  // repeated ids accumulate deterministically without atomics.
+  const int64_t slices = std::min<int64_t>(dim, 16 * std::max(1, g_threads));
+#pragma omp parallel for schedule(static)
+  for (int64_t s = 0; s < slices; ++s) {
+    const int64_t c0 = dim * s / slices, c1 = dim * (s + 1) / slices;
+    for (int64_t r = 0; r < n; ++r) {
+      float* dst = dtable + ids[r] * dim;
+      const float* src = dout + r * dim;
+      for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+    }
+  }
+}
+
+void CpuBackend::rmsnorm_forward(float* out, float* rstd, const float* x, const float* w,
+                                 int64_t rows, int64_t dim, float eps) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * dim;
+    float* yr = out + r * dim;
+    double ss = 0.0;
+    for (int64_t i = 0; i < dim; ++i) ss += double(xr[i]) * xr[i];
+    const float s = static_cast<float>(1.0 / std::sqrt(ss / dim + eps));
+    rstd[r] = s;
+    for (int64_t i = 0; i < dim; ++i) yr[i] = w[i] * (xr[i] * s);
+  }
+}
+
+void CpuBackend::rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x,
+                                  const float* w, const float* rstd, int64_t rows, int64_t dim,
+                                  bool accumulate_dx) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * dim;
+    const float* gr = dout + r * dim;
+    float* dxr = dx + r * dim;
+    const float s = rstd[r];
+    // dx = s * (w*g - xhat * mean(w*g*xhat)), xhat = x*s
+    double dot = 0.0;
+    for (int64_t i = 0; i < dim; ++i) dot += double(w[i] * gr[i]) * (xr[i] * s);
+    const float mean_dot = static_cast<float>(dot / dim);
+    for (int64_t i = 0; i < dim; ++i) {
+      const float v = s * (w[i] * gr[i] - xr[i] * s * mean_dot);
+      dxr[i] = accumulate_dx ? dxr[i] + v : v;
+    }
+  }
+  chunked_row_reduce(dw, rows, dim, [&](int64_t begin, int64_t end, double* acc) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float s = rstd[r];
+      for (int64_t i = 0; i < dim; ++i) acc[i] += double(dout[r * dim + i]) * (x[r * dim + i] * s);
+    }
+  });
+}
+
+void CpuBackend::swiglu_forward(float* out, const float* gate_up, int64_t rows, int64_t inter) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gate_up + r * 2 * inter;
+    const float* u = g + inter;
+    float* o = out + r * inter;
+    for (int64_t i = 0; i < inter; ++i) o[i] = g[i] * sigmoid(g[i]) * u[i];
+  }
+}
+
+void CpuBackend::swiglu_backward(float* dgate_up, const float* dout, const float* gate_up,
+                                 int64_t rows, int64_t inter) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gate_up + r * 2 * inter;
+    const float* u = g + inter;
+    const float* d = dout + r * inter;
+    float* dg = dgate_up + r * 2 * inter;
+    float* du = dg + inter;
+    for (int64_t i = 0; i < inter; ++i) {
+      const float s = sigmoid(g[i]);
+      du[i] = d[i] * g[i] * s;
+      dg[i] = d[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+    }
+  }
+}
+
+void CpuBackend::silu_forward(float* out, const float* x, int64_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * sigmoid(x[i]);
+}
+
+void CpuBackend::silu_backward(float* dx, const float* dout, const float* x, int64_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) dx[i] = dout[i] * activate_grad(GateActivationKind::silu, x[i]);
+}
+
+void CpuBackend::cross_entropy(float* losses, float* logits, const int32_t* targets,
+                               int64_t rows, int64_t vocab, float dlogits_scale) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* z = logits + r * vocab;
+    float max_z = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < vocab; ++i) max_z = std::max(max_z, z[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < vocab; ++i) sum += std::exp(z[i] - max_z);
+    const double log_sum = std::log(sum) + max_z;
+    const int32_t t = targets[r];
+    losses[r] = static_cast<float>(log_sum - z[t]);
+    if (dlogits_scale != 0.0f) {
+      const float shift = static_cast<float>(log_sum);
+      for (int64_t i = 0; i < vocab; ++i) z[i] = dlogits_scale * std::exp(z[i] - shift);
+      z[t] -= dlogits_scale;
+    }
+  }
+}
+
+void CpuBackend::adamw_update(float* param, const float* grad, float* m, float* v, int64_t n,
+                              float lr, float beta1, float beta2, float eps, float weight_decay,
+                              int64_t step) {
+  // Same arithmetic order as torch.optim.AdamW, so the oracle agrees to rounding.
+  const float bias1 = 1.0f - std::pow(beta1, static_cast<float>(step));
+  const float bias2_sqrt = std::sqrt(1.0f - std::pow(beta2, static_cast<float>(step)));
+  const float step_size = lr / bias1;
+  const float decay = 1.0f - lr * weight_decay;
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = grad[i];
+    m[i] = beta1 * m[i] + (1.0f - beta1) * g;
+    v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
+    const float denom = std::sqrt(v[i]) / bias2_sqrt + eps;
+    param[i] = param[i] * decay - step_size * m[i] / denom;
+  }
+}
+
+}  // namespace cpu
+}  // namespace gatedlm

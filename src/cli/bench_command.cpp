@@ -1,0 +1,109 @@
+// `gatedlm bench`: steady-state training step time on random tokens (forward, backward,
+// clipping, AdamW), tokens/s, MFU against the measured sgemm peak, and peak RSS.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "gatedlm/backend/cpu/cpu_backend.h"
+#include "gatedlm/config/loader.h"
+#include "gatedlm/model/transformer.h"
+#include "gatedlm/optim/adamw.h"
+#include "gatedlm/train/progress.h"
+
+namespace gatedlm::cli {
+
+Command add_bench_command(CLI::App& app) {
+  struct Args {
+    std::string config;
+    std::vector<std::string> overrides;
+    int64_t steps = 5, warmup = 2, seq_len = 0, batch = 0;
+    bool json = false;
+    int threads = 0;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure steady-state training throughput");
+  cmd->add_option("config", a->config, "config YAML")->required();
+  cmd->add_option("--set", a->overrides, "override a key");
+  cmd->add_option("--steps", a->steps, "timed steps (default 5)")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", a->warmup, "untimed steps first (default 2)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seq-len", a->seq_len, "sequence length (default: train.seq_len)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", a->batch, "micro-batch (default: train.micro_batch_size)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", a->json, "print one JSON object");
+  add_threads_option(*cmd, a->threads);
+  return {cmd, [a] {
+            const Config config = load_config(a->config, a->overrides);
+            apply_threads(a->threads);
+            const int64_t T = a->seq_len > 0 ? a->seq_len : config.train.seq_len;
+            const int64_t B = a->batch > 0 ? a->batch : config.train.micro_batch_size;
+            auto backend = make_cpu_backend();
+            Transformer model(config.model, *backend);
+            model.init_weights(config.train.seed);
+            model.reserve(B, T);
+            AdamW optimizer(config.optimizer, model.params());
+            Rng rng = Rng::stream(config.train.seed, StreamId::data);
+            std::vector<int32_t> inputs(B * T), targets(B * T);
+            for (auto* v : {&inputs, &targets})
+              for (int32_t& t : *v)
+                t = static_cast<int32_t>(rng.uniform_int(config.model.vocab_size));
+            auto step = [&] {
+              model.params().zero_grads();
+              model.forward_backward(inputs.data(), targets.data(), B, T, 1.0f);
+              const double norm = global_grad_norm(model.params());
+              clip_grad_norm(model.params(), norm, config.train.max_grad_norm);
+              optimizer.step(static_cast<float>(config.optimizer.lr));
+            };
+            for (int64_t i = 0; i < a->warmup; ++i) step();
+            std::vector<double> times;
+            for (int64_t i = 0; i < a->steps; ++i) {
+              Stopwatch sw;
+              step();
+              times.push_back(sw.seconds());
+              if (!a->json)
+                std::fprintf(stderr, "\rbench step %lld/%lld: %.3f s", static_cast<long long>(i + 1),
+                             static_cast<long long>(a->steps), times.back());
+            }
+            if (!a->json) std::fprintf(stderr, "\n");
+            std::sort(times.begin(), times.end());
+            const double median = times[times.size() / 2];
+            const double tok_s = B * T / median;
+            const double peak = measure_sgemm_gflops();
+            const double flops = model.training_flops_per_token(T);
+            rusage usage{};
+            getrusage(RUSAGE_SELF, &usage);
+            nlohmann::json out = {{"impl", "gatedlm"},
+                                  {"config", a->config},
+                                  {"params", model.params().numel()},
+                                  {"threads", cpu_threads()},
+                                  {"seq_len", T},
+                                  {"batch", B},
+                                  {"step_s", median},
+                                  {"step_s_min", times.front()},
+                                  {"tokens_per_s", tok_s},
+                                  {"model_gflops_per_s", tok_s * flops / 1e9},
+                                  {"sgemm_gflops", peak},
+                                  {"mfu", tok_s * flops / (peak * 1e9)},
+                                  {"flops_per_token", flops},
+                                  {"peak_rss_mb", usage.ru_maxrss / 1024.0}};
+            if (a->json) {
+              std::printf("%s\n", out.dump().c_str());
+            } else {
+              std::printf(
+                  "%s: %lld params, B=%lld T=%lld, %d threads\n  step %.3f s (median of %zu) | "
+                  "%.0f tok/s | %.1f GFLOP/s = %.0f%% of sgemm peak (%.1f GFLOP/s) | peak RSS "
+                  "%.0f MB\n",
+                  a->config.c_str(), static_cast<long long>(model.params().numel()),
+                  static_cast<long long>(B), static_cast<long long>(T), cpu_threads(), median,
+                  times.size(), tok_s, tok_s * flops / 1e9, 100.0 * tok_s * flops / (peak * 1e9),
+                  peak, usage.ru_maxrss / 1024.0);
+            }
+            return 0;
+          }};
+}
+
+}  // namespace gatedlm::cli

@@ -1,0 +1,66 @@
+#include "gatedlm/cli/cli.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <vector>
+
+#include "commands.h"
+#include "gatedlm/backend/cpu/cpu_backend.h"
+#include "gatedlm/core/error.h"
+
+namespace gatedlm {
+namespace cli {
+
+void add_threads_option(CLI::App& cmd, int& threads) {
+  cmd.add_option("--threads", threads,
+                 "CPU threads for OpenMP and OpenBLAS (default: GATEDLM_THREADS, "
+                 "OMP_NUM_THREADS, or all cores)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void apply_threads(int threads) { set_cpu_threads(threads > 0 ? threads : default_cpu_threads()); }
+
+}  // namespace cli
+
+int run_cli(int argc, char** argv) {
+  spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+  CLI::App app{"gatedlm: pretraining dense and MoE transformers with gated attention"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(GATEDLM_VERSION) + " (" GATEDLM_GIT_COMMIT ")");
+  const std::vector<cli::Command> commands = {
+      cli::add_train_command(app),   cli::add_eval_command(app),
+      cli::add_analyze_command(app), cli::add_bench_command(app),
+      cli::add_prepare_command(app), cli::add_oracle_dump_command(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "gatedlm: %s (see gatedlm --help)\n", e.what());
+    return 2;
+  }
+  try {
+    for (const cli::Command& cmd : commands)
+      if (cmd.app->parsed()) return cmd.run();
+    return 2;
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const RuntimeFailure& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace gatedlm

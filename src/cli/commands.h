@@ -1,0 +1,28 @@
+// Internal to the CLI: each command registers its subcommand and returns what runs it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace gatedlm::cli {
+
+// A registered subcommand and what runs it (returns the exit code) once it is parsed.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+Command add_train_command(CLI::App& app);
+Command add_eval_command(CLI::App& app);
+Command add_analyze_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
+Command add_prepare_command(CLI::App& app);
+Command add_oracle_dump_command(CLI::App& app);
+
+// --threads N (0 = default_cpu_threads()) applied to OpenMP and OpenBLAS.
+void add_threads_option(CLI::App& cmd, int& threads);
+void apply_threads(int threads);
+
+}  // namespace gatedlm::cli

@@ -1,0 +1,123 @@
+// `gatedlm eval` and `gatedlm analyze`: a checkpoint on non-overlapping windows from the start
+// of a shard (window i = tokens [i*T, i*T+T]).
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "commands.h"
+#include "gatedlm/backend/backend.h"
+#include "gatedlm/checkpoint/checkpoint.h"
+#include "gatedlm/core/error.h"
+#include "gatedlm/data/loader.h"
+#include "gatedlm/model/transformer.h"
+#include "gatedlm/train/evaluate.h"
+
+namespace gatedlm::cli {
+namespace {
+
+struct EvalArgs {
+  std::string checkpoint, data;
+  int64_t seq_len = 0, batch_size = 0, batches = 0;
+  bool json = false;
+  int threads = 0;
+};
+
+void add_eval_options(CLI::App& cmd, EvalArgs& a) {
+  cmd.add_option("--checkpoint", a.checkpoint, "checkpoint dir, its model.h5, or a run dir")
+      ->required();
+  cmd.add_option("--data", a.data, "token shard path or glob")->required();
+  cmd.add_option("--seq-len", a.seq_len, "window length (default: the run's train.seq_len)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--batch-size", a.batch_size, "windows per batch (default: micro_batch_size)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--batches", a.batches, "batches to use (default: every whole batch)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_flag("--json", a.json, "print one JSON object");
+  add_threads_option(cmd, a.threads);
+}
+
+// Loads the checkpoint's model and runs the windows; analysis when `analysis` is non-null.
+EvalResult run_windows(const EvalArgs& a, ModelAnalysis* analysis, Config& config_out) {
+  apply_threads(a.threads);
+  const std::string dir = resolve_checkpoint(a.checkpoint);
+  config_out = load_checkpoint_config(dir);
+  auto backend = make_cpu_backend();
+  Transformer model(config_out.model, *backend);
+  load_model_h5(dir + "/model.h5", model.params());
+  WindowLoaderOptions opts;
+  opts.pattern = a.data;
+  opts.seq_len = a.seq_len > 0 ? a.seq_len : config_out.train.seq_len;
+  opts.batch = a.batch_size > 0 ? a.batch_size : config_out.train.micro_batch_size;
+  opts.order = WindowOrder::sequential;
+  opts.vocab_size = config_out.model.vocab_size;
+  auto loader = make_window_loader(opts);
+  const int64_t available = loader->num_windows() / opts.batch;
+  if (available < 1)
+    throw InputError(a.data + ": too few windows for one batch of " + std::to_string(opts.batch) +
+                     " x " + std::to_string(opts.seq_len) + " tokens");
+  int64_t batches = a.batches > 0 ? a.batches : available;
+  if (batches > available) {
+    spdlog::warn("--batches {} exceeds the {} whole batches in {}; using {}", batches, available,
+                 a.data, available);
+    batches = available;
+  }
+  return evaluate(model, *loader, batches, analysis);
+}
+
+}  // namespace
+
+Command add_eval_command(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  CLI::App* cmd = app.add_subcommand("eval", "Validation loss of a checkpoint on a shard");
+  add_eval_options(*cmd, *a);
+  return {cmd, [a] {
+            Config config;
+            const EvalResult r = run_windows(*a, nullptr, config);
+            if (a->json) {
+              nlohmann::json out = {{"val_loss", r.loss},
+                                    {"tokens", r.tokens},
+                                    {"batches", r.batches}};
+              std::printf("%s\n", out.dump().c_str());
+            } else {
+              std::printf("val loss %.6f over %lld tokens (%lld batches)\n", r.loss,
+                          static_cast<long long>(r.tokens), static_cast<long long>(r.batches));
+            }
+            return 0;
+          }};
+}
+
+Command add_analyze_command(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "analyze", "F-Attn (first-token attention), M-Act (max activation) and gate score");
+  add_eval_options(*cmd, *a);
+  return {cmd, [a] {
+            Config config;
+            ModelAnalysis analysis;
+            const EvalResult r = run_windows(*a, &analysis, config);
+            nlohmann::json out = analysis_to_json(analysis);
+            out["val_loss"] = r.loss;
+            out["tokens"] = r.tokens;
+            if (a->json) {
+              std::printf("%s\n", out.dump().c_str());
+              return 0;
+            }
+            std::printf("%-6s %10s %12s %12s %12s %12s %10s\n", "layer", "F-Attn", "attn_out",
+                        "attn_resid", "ffn_out", "ffn_resid", "gate");
+            for (size_t l = 0; l < analysis.layers.size(); ++l) {
+              const auto& m = analysis.layers[l].max_act;
+              std::printf("%-6zu %10.4f %12.3f %12.3f %12.3f %12.3f %10s\n", l,
+                          analysis.first_token_attn(l), m[0], m[1], m[2], m[3],
+                          analysis.has_gate ? fmt::format("{:.4f}", analysis.gate_score(l)).c_str()
+                                            : "-");
+            }
+            std::printf("mean   F-Attn %.4f  M-Act %.3f  gate score %s  (val loss %.4f)\n",
+                        analysis.mean_first_token_attn(), analysis.mean_max_act(),
+                        analysis.has_gate ? fmt::format("{:.4f}", analysis.mean_gate_score()).c_str()
+                                          : "-",
+                        r.loss);
+            return 0;
+          }};
+}
+
+}  // namespace gatedlm::cli

@@ -1,0 +1,38 @@
+#include <filesystem>
+
+#include "commands.h"
+#include "gatedlm/backend/backend.h"
+#include "gatedlm/config/loader.h"
+#include "gatedlm/train/trainer.h"
+
+namespace gatedlm::cli {
+
+Command add_train_command(CLI::App& app) {
+  struct Args {
+    std::string config;
+    std::vector<std::string> overrides;
+    std::string run_dir;
+    int threads = 0;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a model from a YAML config");
+  cmd->add_option("config", args->config, "config YAML (see docs/configs.md)")->required();
+  cmd->add_option("--set", args->overrides, "override a key: --set model.hidden_size=256")
+      ->allow_extra_args(false);
+  cmd->add_option("--run-dir", args->run_dir,
+                  "run directory (default: runs/<config name>); holds config.yaml, "
+                  "metrics.jsonl and checkpoints/");
+  add_threads_option(*cmd, args->threads);
+  return {cmd, [args] {
+            const Config config = load_config(args->config, args->overrides);
+            apply_threads(args->threads);
+            std::string run_dir = args->run_dir;
+            if (run_dir.empty())
+              run_dir = "runs/" + std::filesystem::path(args->config).stem().string();
+            auto backend = make_cpu_backend();
+            Trainer(config, run_dir, *backend).run();
+            return 0;
+          }};
+}
+
+}  // namespace gatedlm::cli

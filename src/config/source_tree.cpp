@@ -1,0 +1,301 @@
+#include "gatedlm/config/source_tree.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <utility>
+
+#include "gatedlm/core/error.h"
+
+namespace gatedlm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kOverrideSource = "--set";
+
+std::string at(const SourceLocation& where, const std::string& message) {
+  return located(where.file, where.line, where.col, message);
+}
+
+YAML::Node parse_yaml(const std::string& text, const SourceText& source) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& error) {
+    throw InputError(at(source.locate(error.mark), "invalid YAML: " + error.msg));
+  }
+}
+
+// Fills `node`, whose key and key_location are already set, from a parsed value.
+void fill_from_yaml(SourceNode& node, const YAML::Node& yaml, const SourceText& source) {
+  node.source = source;
+  node.value_location = source.locate(yaml.Mark());
+  // An empty value ("key:") carries the mark of the token after it: point at the key instead.
+  const bool has_key = !node.key.empty();
+  if (has_key && yaml.IsNull() &&
+      (node.value_location.col == 0 || node.value_location.line != node.key_location.line)) {
+    node.value_location = node.key_location;
+  }
+  if (!yaml.IsMap()) {
+    node.is_map = false;
+    node.set_value(yaml);
+    return;
+  }
+  node.is_map = true;
+  node.set_value(YAML::Node());
+  for (const auto& pair : yaml) {
+    // Copies: yaml-cpp's iterator hands out a temporary pair.
+    const YAML::Node key = pair.first;
+    const YAML::Node value = pair.second;
+    SourceLocation key_location = source.locate(key.Mark());
+    if (!key.IsScalar()) {
+      throw InputError(at(key_location, "a key must be a plain name, not a list or a map"));
+    }
+    if (const SourceNode* earlier = node.find(key.Scalar())) {
+      throw InputError(at(key_location, "duplicate key '" + key.Scalar() + "' (first written at " +
+                                            std::to_string(earlier->key_location.line) + ":" +
+                                            std::to_string(earlier->key_location.col) + ")"));
+    }
+    SourceNode child;
+    child.key = key.Scalar();
+    child.key_location = std::move(key_location);
+    fill_from_yaml(child, value, source);
+    node.entries.push_back(std::move(child));
+  }
+}
+
+// The root of one document: a map of sections (an empty document is an empty map).
+SourceNode parse_document(const std::string& text, const std::string& name) {
+  const SourceText source{name, 0, 0};
+  const YAML::Node yaml = parse_yaml(text, source);
+  SourceNode root;
+  root.key_location = SourceLocation{name, 0, 0};
+  if (yaml.IsNull()) {
+    root.is_map = true;
+    root.source = source;
+    root.value_location = root.key_location;
+    return root;
+  }
+  if (!yaml.IsMap()) {
+    throw InputError(at(source.locate(yaml.Mark()),
+                        "expected a map of sections (model:, train:, ...) at the top level"));
+  }
+  fill_from_yaml(root, yaml, source);
+  return root;
+}
+
+std::optional<std::string> read_text_file(const fs::path& path) {
+  std::error_code error;
+  if (!fs::is_regular_file(path, error)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+fs::path identity_of(const fs::path& path) {
+  std::error_code error;
+  fs::path canonical = fs::weakly_canonical(path, error);
+  return error ? fs::absolute(path).lexically_normal() : canonical;
+}
+
+// The files being loaded, outermost first, to name a cycle.
+struct BaseChain {
+  std::vector<fs::path> identities;
+  std::vector<std::string> names;
+};
+
+// Replaces `root`'s `base:` entry, if any, by the base file's tree with `root` laid over it.
+SourceNode resolve_base(SourceNode root, const fs::path& directory, BaseChain& chain) {
+  auto base_entry = std::find_if(root.entries.begin(), root.entries.end(),
+                                 [](const SourceNode& entry) { return entry.key == "base"; });
+  if (base_entry == root.entries.end()) return root;
+  const SourceNode base_key = std::move(*base_entry);
+  root.entries.erase(base_entry);
+
+  if (base_key.is_map || !base_key.value().IsScalar() || base_key.value().Scalar().empty()) {
+    throw InputError(at(base_key.value_location, "base: expected the path of a config file"));
+  }
+  const fs::path base_path = (directory / base_key.value().Scalar()).lexically_normal();
+  const std::string base_name = base_path.string();
+  const fs::path identity = identity_of(base_path);
+  for (std::size_t i = 0; i < chain.identities.size(); ++i) {
+    if (chain.identities[i] != identity) continue;
+    std::string cycle;
+    for (std::size_t j = i; j < chain.names.size(); ++j) cycle += chain.names[j] + " -> ";
+    throw InputError(
+        at(base_key.value_location, "base: the chain of bases is a cycle: " + cycle + base_name));
+  }
+  const std::optional<std::string> text = read_text_file(base_path);
+  if (!text) {
+    throw InputError(at(base_key.value_location, "base: cannot open '" + base_name + "'"));
+  }
+  chain.identities.push_back(identity);
+  chain.names.push_back(base_name);
+  SourceNode merged =
+      resolve_base(parse_document(*text, base_name), base_path.parent_path(), chain);
+  chain.identities.pop_back();
+  chain.names.pop_back();
+  merge_source(merged, std::move(root));
+  return merged;
+}
+
+// An override's value as YAML. Text YAML cannot read is taken as a plain string (a glob like
+// *.bin reads as an alias), unless it starts like a list, map or quoted string.
+YAML::Node parse_override_value(const std::string& text, const SourceText& source) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& error) {
+    const std::size_t first = text.find_first_not_of(' ');
+    const char lead = first == std::string::npos ? ' ' : text[first];
+    if (lead == '[' || lead == '{' || lead == '"' || lead == '\'') {
+      throw InputError(at(source.locate(error.mark), "invalid YAML value: " + error.msg));
+    }
+    return YAML::Node(first == std::string::npos ? std::string() : text.substr(first));
+  }
+}
+
+struct KeySegment {
+  std::string name;
+  int column;  // 1-based, in the override text
+};
+
+void apply_override(SourceNode& root, const std::string& text, int index) {
+  auto location = [&](int column) { return SourceLocation{kOverrideSource, index, column}; };
+  const std::size_t equals = text.find('=');
+  if (equals == std::string::npos) {
+    throw InputError(
+        at(location(1), "expected key.path=value, got '" + text + "' (there is no '=')"));
+  }
+
+  std::vector<KeySegment> segments;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t end = std::min(text.find('.', start), equals);
+    std::size_t first = start;
+    std::size_t last = end;
+    while (first < last && text[first] == ' ') ++first;
+    while (last > first && text[last - 1] == ' ') --last;
+    if (first == last) {
+      throw InputError(at(location(static_cast<int>(first) + 1),
+                          "empty key name in '" + text.substr(0, equals) + "'"));
+    }
+    segments.push_back({text.substr(first, last - first), static_cast<int>(first) + 1});
+    if (end == equals) break;
+    start = end + 1;
+  }
+  if (segments.size() == 1 && segments[0].name == "base") {
+    throw InputError(
+        at(location(segments[0].column), "base can only be set in a config file, not with --set"));
+  }
+
+  const int value_column = static_cast<int>(equals) + 1;  // 0-based column of the value
+  const std::string value_text = text.substr(equals + 1);
+  const SourceText value_source{kOverrideSource, index, value_column};
+  const YAML::Node value = parse_override_value(value_text, value_source);
+
+  SourceNode* node = &root;
+  std::string path;
+  for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
+    const KeySegment& segment = segments[i];
+    path += (path.empty() ? "" : ".") + segment.name;
+    SourceNode* child = node->find(segment.name);
+    if (child == nullptr) {
+      SourceNode section;
+      section.key = segment.name;
+      section.key_location = location(segment.column);
+      section.value_location = section.key_location;
+      section.source = value_source;
+      section.is_map = true;
+      node->entries.push_back(std::move(section));
+      child = &node->entries.back();
+    } else if (!child->is_map) {
+      if (!child->is_null()) {
+        throw InputError(at(location(segment.column), "'" + path +
+                                                          "' is a value, not a section, so it has "
+                                                          "no key '" +
+                                                          segments[i + 1].name + "'"));
+      }
+      // Setting a key inside an absent optional block (moe: null) creates the block.
+      child->is_map = true;
+      child->set_value(YAML::Node());
+      child->key_location = location(segment.column);
+      child->value_location = child->key_location;
+    }
+    node = child;
+  }
+
+  SourceNode leaf;
+  leaf.key = segments.back().name;
+  leaf.key_location = location(segments.back().column);
+  fill_from_yaml(leaf, value, value_source);
+  if (leaf.value_location.col == 0 || leaf.value_location == leaf.key_location) {
+    leaf.value_location = location(value_column + 1);
+  }
+  if (SourceNode* existing = node->find(leaf.key)) {
+    merge_source(*existing, std::move(leaf));
+  } else {
+    node->entries.push_back(std::move(leaf));
+  }
+}
+
+}  // namespace
+
+SourceLocation SourceText::locate(const YAML::Mark& mark) const {
+  if (mark.is_null()) return SourceLocation{name, fixed_line, 0};
+  if (fixed_line > 0) return SourceLocation{name, fixed_line, column_offset + mark.column + 1};
+  return SourceLocation{name, mark.line + 1, mark.column + 1};
+}
+
+const SourceNode* SourceNode::find(std::string_view child_key) const {
+  for (const SourceNode& entry : entries) {
+    if (entry.key == child_key) return &entry;
+  }
+  return nullptr;
+}
+
+SourceNode* SourceNode::find(std::string_view child_key) {
+  return const_cast<SourceNode*>(std::as_const(*this).find(child_key));
+}
+
+void merge_source(SourceNode& base, SourceNode top) {
+  if (!(base.is_map && top.is_map)) {
+    base = std::move(top);
+    return;
+  }
+  if (!top.key.empty()) {
+    base.key_location = top.key_location;
+    base.value_location = top.value_location;
+  }
+  for (SourceNode& entry : top.entries) {
+    if (SourceNode* existing = base.find(entry.key)) {
+      merge_source(*existing, std::move(entry));
+    } else {
+      base.entries.push_back(std::move(entry));
+    }
+  }
+}
+
+SourceNode load_source_file(const std::string& path) {
+  const std::optional<std::string> text = read_text_file(path);
+  if (!text) throw InputError(located(path, 0, 0, "cannot open config file"));
+  BaseChain chain{{identity_of(path)}, {path}};
+  return resolve_base(parse_document(*text, path), fs::path(path).parent_path(), chain);
+}
+
+SourceNode load_source_text(const std::string& text, const std::string& name) {
+  BaseChain chain;
+  return resolve_base(parse_document(text, name), fs::path(), chain);
+}
+
+void apply_overrides(SourceNode& root, const std::vector<std::string>& overrides) {
+  for (std::size_t i = 0; i < overrides.size(); ++i) {
+    apply_override(root, overrides[i], static_cast<int>(i) + 1);
+  }
+}
+
+}  // namespace gatedlm

@@ -1,0 +1,192 @@
+#include "gatedlm/data/shard.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+
+#include "gatedlm/core/error.h"
+
+namespace gatedlm {
+namespace {
+
+// Decoded byte by byte, so the format is little-endian whatever the host.
+uint32_t load_le32(const unsigned char* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+}
+
+uint16_t load_le16(const unsigned char* p) {
+  return static_cast<uint16_t>(p[0] | static_cast<unsigned>(p[1]) << 8);
+}
+
+void store_le32(unsigned char* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+}
+
+void store_le16(unsigned char* p, uint16_t v) {
+  p[0] = static_cast<unsigned char>(v);
+  p[1] = static_cast<unsigned char>(v >> 8);
+}
+
+[[noreturn]] void fail_at(const std::string& path, int64_t offset, const std::string& expected) {
+  throw InputError(fmt::format("{}: offset {}: {}", path, offset, expected));
+}
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
+std::vector<unsigned char> read_whole_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw InputError(fmt::format("{}: expected a shard file, found a directory", path));
+  }
+  FilePtr file(std::fopen(path.c_str(), "rb"));
+  if (!file) {
+    throw InputError(
+        fmt::format("{}: expected a readable shard file ({})", path, std::strerror(errno)));
+  }
+  std::vector<unsigned char> bytes;
+  unsigned char chunk[1 << 16];
+  size_t got = 0;
+  while ((got = std::fread(chunk, 1, sizeof(chunk), file.get())) > 0) {
+    bytes.insert(bytes.end(), chunk, chunk + got);
+  }
+  if (std::ferror(file.get())) {
+    throw RuntimeFailure(fmt::format("{}: read failed ({})", path, std::strerror(errno)));
+  }
+  return bytes;
+}
+
+}  // namespace
+
+Shard read_shard(const std::string& path, int64_t vocab_size) {
+  const std::vector<unsigned char> bytes = read_whole_file(path);
+  const int64_t file_bytes = static_cast<int64_t>(bytes.size());
+  if (file_bytes < kShardHeaderBytes) {
+    fail_at(path, 0,
+            fmt::format("expected a {}-byte shard header, file has {} bytes", kShardHeaderBytes,
+                        file_bytes));
+  }
+  const auto magic = static_cast<int32_t>(load_le32(bytes.data()));
+  const auto version = static_cast<int32_t>(load_le32(bytes.data() + 4));
+  const auto count = static_cast<int32_t>(load_le32(bytes.data() + 8));
+  if (magic != kShardMagicU16 && magic != kShardMagicU32) {
+    fail_at(
+        path, 0,
+        fmt::format("expected magic {} or {}, found {}", kShardMagicU16, kShardMagicU32, magic));
+  }
+  const bool wide = magic == kShardMagicU32;
+  const int32_t expected_version = wide ? kShardVersionU32 : kShardVersionU16;
+  if (version != expected_version) {
+    fail_at(path, 4,
+            fmt::format("expected version {} for magic {} ({} tokens), found {}", expected_version,
+                        magic, wide ? "uint32" : "uint16", version));
+  }
+  if (count < 0) {
+    fail_at(path, 8, fmt::format("expected a non-negative token count, found {}", count));
+  }
+
+  Shard shard;
+  shard.path = path;
+  shard.token_bytes = wide ? 4 : 2;
+  const int64_t data_bytes = file_bytes - kShardHeaderBytes;
+  const int64_t expected_bytes = static_cast<int64_t>(count) * shard.token_bytes;
+  if (data_bytes != expected_bytes) {
+    // The offset is where the file first disagrees with the header: its end, or the extra bytes.
+    fail_at(path, kShardHeaderBytes + std::min(data_bytes, expected_bytes),
+            fmt::format("expected {} tokens ({} bytes) after the header, found {} bytes", count,
+                        expected_bytes, data_bytes));
+  }
+
+  shard.tokens.resize(count);
+  const unsigned char* data = bytes.data() + kShardHeaderBytes;
+  if (wide) {
+    for (int64_t i = 0; i < count; ++i) {
+      const uint32_t token = load_le32(data + 4 * i);
+      if (token > static_cast<uint32_t>(std::numeric_limits<int32_t>::max())) {
+        fail_at(path, kShardHeaderBytes + 4 * i,
+                fmt::format("expected a token below 2^31, found {}", token));
+      }
+      shard.tokens[i] = static_cast<int32_t>(token);
+    }
+  } else {
+    for (int64_t i = 0; i < count; ++i) shard.tokens[i] = load_le16(data + 2 * i);
+  }
+
+  if (vocab_size > 0) {
+    const auto bad = std::find_if(shard.tokens.begin(), shard.tokens.end(),
+                                  [&](int32_t token) { return token >= vocab_size; });
+    if (bad != shard.tokens.end()) {
+      fail_at(path, kShardHeaderBytes + (bad - shard.tokens.begin()) * shard.token_bytes,
+              fmt::format("expected a token below vocab_size {}, found {}", vocab_size, *bad));
+    }
+  }
+  return shard;
+}
+
+void write_shard(const std::string& path, std::span<const int32_t> tokens, bool force_u32) {
+  if (tokens.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+    throw std::invalid_argument(
+        fmt::format("write_shard {}: {} tokens do not fit the int32 count", path, tokens.size()));
+  }
+  bool wide = force_u32;
+  for (const int32_t token : tokens) {
+    if (token < 0) {
+      throw std::invalid_argument(fmt::format("write_shard {}: negative token {}", path, token));
+    }
+    if (token > 0xFFFF) wide = true;
+  }
+  const int token_bytes = wide ? 4 : 2;
+
+  // Written next to the target and renamed, so a reader never sees half a shard.
+  const std::string temp_path = path + ".tmp";
+  FilePtr file(std::fopen(temp_path.c_str(), "wb"));
+  if (!file) {
+    throw RuntimeFailure(fmt::format("{}: cannot write ({})", temp_path, std::strerror(errno)));
+  }
+  auto write_or_fail = [&](const unsigned char* data, size_t n) {
+    if (std::fwrite(data, 1, n, file.get()) != n) {
+      throw RuntimeFailure(fmt::format("{}: write failed ({})", temp_path, std::strerror(errno)));
+    }
+  };
+
+  std::vector<unsigned char> buffer(kShardHeaderBytes, 0);
+  store_le32(buffer.data(), static_cast<uint32_t>(wide ? kShardMagicU32 : kShardMagicU16));
+  store_le32(buffer.data() + 4, static_cast<uint32_t>(wide ? kShardVersionU32 : kShardVersionU16));
+  store_le32(buffer.data() + 8, static_cast<uint32_t>(tokens.size()));
+  write_or_fail(buffer.data(), buffer.size());
+
+  constexpr size_t kChunkTokens = 1 << 20;  // bounded staging memory for 100M-token shards
+  for (size_t begin = 0; begin < tokens.size(); begin += kChunkTokens) {
+    const size_t end = std::min(tokens.size(), begin + kChunkTokens);
+    buffer.resize((end - begin) * token_bytes);
+    unsigned char* out = buffer.data();
+    for (size_t i = begin; i < end; ++i, out += token_bytes) {
+      if (wide) {
+        store_le32(out, static_cast<uint32_t>(tokens[i]));
+      } else {
+        store_le16(out, static_cast<uint16_t>(tokens[i]));
+      }
+    }
+    write_or_fail(buffer.data(), buffer.size());
+  }
+  if (std::fclose(file.release()) != 0) {
+    throw RuntimeFailure(fmt::format("{}: write failed ({})", temp_path, std::strerror(errno)));
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp_path, path, ec);
+  if (ec) {
+    throw RuntimeFailure(fmt::format("{}: cannot rename into place ({})", path, ec.message()));
+  }
+}
+
+}  // namespace gatedlm

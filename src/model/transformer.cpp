@@ -1,0 +1,195 @@
+#include "gatedlm/model/transformer.h"
+
+#include <cmath>
+#include <string>
+
+#include "gatedlm/model/linear.h"
+
+namespace gatedlm {
+
+struct Transformer::Block {
+  ParameterSet::Id norm1, norm2;
+  Attention attention;
+  Mlp mlp;
+  Tensor normed1, rstd1, mid, normed2, rstd2;
+
+  Block(const ModelConfig& c, ParameterSet& params, const std::string& prefix)
+      : norm1(params.add(prefix + "input_layernorm.weight", {c.hidden_size}, ParamInit::ones,
+                         false)),
+        norm2(params.add(prefix + "post_attention_layernorm.weight", {c.hidden_size},
+                         ParamInit::ones, false)),
+        attention(c, params, prefix + "self_attn."),
+        mlp(c, params, prefix + "mlp.") {}
+};
+
+Transformer::Transformer(const ModelConfig& c, Backend& backend) : config_(c), backend_(backend) {
+  embed_ = params_.add("model.embed_tokens.weight", {c.vocab_size, c.hidden_size},
+                       ParamInit::normal, true);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l)
+    blocks_.push_back(
+        std::make_unique<Block>(c, params_, "model.layers." + std::to_string(l) + "."));
+  final_norm_ = params_.add("model.norm.weight", {c.hidden_size}, ParamInit::ones, false);
+  if (!c.tie_word_embeddings)
+    lm_head_ = params_.add("lm_head.weight", {c.vocab_size, c.hidden_size}, ParamInit::normal,
+                           true);
+  params_.allocate(backend_);
+}
+
+Transformer::~Transformer() = default;
+
+void Transformer::init_weights(uint64_t seed) {
+  Rng rng = Rng::stream(seed, StreamId::init);
+  params_.initialize(rng, static_cast<float>(config_.initializer_range));
+}
+
+void Transformer::build_rope(int64_t seq_len) {
+  const int64_t half = config_.head_dim / 2;
+  std::vector<float> cos_host(seq_len * half), sin_host(seq_len * half);
+  for (int64_t t = 0; t < seq_len; ++t) {
+    for (int64_t i = 0; i < half; ++i) {
+      const double inv_freq =
+          std::pow(config_.rope_theta, -2.0 * static_cast<double>(i) / config_.head_dim);
+      const double angle = static_cast<double>(t) * inv_freq;
+      cos_host[t * half + i] = static_cast<float>(std::cos(angle));
+      sin_host[t * half + i] = static_cast<float>(std::sin(angle));
+    }
+  }
+  rope_.cos = backend_.empty({seq_len, half});
+  rope_.sin = backend_.empty({seq_len, half});
+  backend_.from_host(rope_.cos.data(), cos_host.data(), seq_len * half);
+  backend_.from_host(rope_.sin.data(), sin_host.data(), seq_len * half);
+  rope_.seq_len = seq_len;
+}
+
+void Transformer::reserve(int64_t batch, int64_t seq_len) {
+  if (seq_len != rope_.seq_len) build_rope(seq_len);
+  const int64_t rows = batch * seq_len;
+  if (rows <= reserved_rows_) return;
+  const int64_t C = config_.hidden_size;
+  Backend& be = backend_;
+  for (auto& b : blocks_) {
+    b->attention.reserve(be, rows);
+    b->mlp.reserve(be, rows);
+    b->normed1 = be.empty({rows, C});
+    b->rstd1 = be.empty({rows});
+    b->mid = be.empty({rows, C});
+    b->normed2 = be.empty({rows, C});
+    b->rstd2 = be.empty({rows});
+  }
+  attn_scratch_.reserve(be, config_, rows);
+  mlp_scratch_.reserve(be, rows, config_.intermediate_size);
+  residual_.clear();
+  for (int64_t l = 0; l <= config_.num_hidden_layers; ++l) residual_.push_back(be.empty({rows, C}));
+  final_normed_ = be.empty({rows, C});
+  final_rstd_ = be.empty({rows});
+  logits_ = be.empty({rows, config_.vocab_size});
+  losses_ = be.empty({rows});
+  d_residual_ = be.empty({rows, C});
+  d_normed_ = be.empty({rows, C});
+  block_out_ = be.empty({rows, C});
+  ids_ = be.allocate_ids(rows);
+  targets_ = be.allocate_ids(rows);
+  host_losses_.resize(rows);
+  reserved_rows_ = rows;
+}
+
+float Transformer::forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
+                           int64_t seq_len, ModelAnalysis* analysis) {
+  return run_forward(inputs, targets, batch, seq_len, 0.0f, analysis);
+}
+
+float Transformer::forward_backward(const int32_t* inputs, const int32_t* targets,
+                                    int64_t batch, int64_t seq_len, float loss_weight) {
+  const float grad_scale = loss_weight / static_cast<float>(batch * seq_len);
+  const float loss = run_forward(inputs, targets, batch, seq_len, grad_scale, nullptr);
+  run_backward(batch, seq_len);
+  return loss;
+}
+
+float Transformer::run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
+                               int64_t seq_len, float grad_scale, ModelAnalysis* analysis) {
+  reserve(batch, seq_len);
+  Backend& be = backend_;
+  const int64_t N = batch * seq_len, C = config_.hidden_size, V = config_.vocab_size;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  auto* ids = static_cast<int32_t*>(ids_->data());
+  auto* tgt = static_cast<int32_t*>(targets_->data());
+  be.ids_from_host(ids, inputs, N);
+  be.ids_from_host(tgt, targets, N);
+
+  be.embedding_forward(residual_[0].data(), ids, params_.data(embed_), N, C);
+  for (size_t l = 0; l < blocks_.size(); ++l) {
+    Block& b = *blocks_[l];
+    LayerAnalysis* layer = analysis ? &analysis->layers[l] : nullptr;
+    const float* x = residual_[l].data();
+    be.rmsnorm_forward(b.normed1.data(), b.rstd1.data(), x, params_.data(b.norm1), N, C, eps);
+    b.attention.forward(be, b.normed1.data(), block_out_.data(), rope_, batch, seq_len, layer);
+    if (layer) layer->max_act[kAttnOutput] = std::max(layer->max_act[kAttnOutput],
+                                                      be.max_abs(block_out_.data(), N * C));
+    be.copy(b.mid.data(), x, N * C);
+    be.add_inplace(b.mid.data(), block_out_.data(), N * C);
+    be.rmsnorm_forward(b.normed2.data(), b.rstd2.data(), b.mid.data(), params_.data(b.norm2), N,
+                       C, eps);
+    b.mlp.forward(be, b.normed2.data(), block_out_.data(), N);
+    float* out = residual_[l + 1].data();
+    be.copy(out, b.mid.data(), N * C);
+    be.add_inplace(out, block_out_.data(), N * C);
+    if (layer) {
+      auto& m = layer->max_act;
+      m[kAttnResidual] = std::max(m[kAttnResidual], be.max_abs(b.mid.data(), N * C));
+      m[kFfnOutput] = std::max(m[kFfnOutput], be.max_abs(block_out_.data(), N * C));
+      m[kFfnResidual] = std::max(m[kFfnResidual], be.max_abs(out, N * C));
+    }
+  }
+  if (analysis) ++analysis->batches;
+  be.rmsnorm_forward(final_normed_.data(), final_rstd_.data(), residual_.back().data(),
+                     params_.data(final_norm_), N, C, eps);
+  const float* head = params_.data(lm_head_ >= 0 ? lm_head_ : embed_);
+  linear_forward(be, logits_.data(), V, final_normed_.data(), C, head, {N, C, V});
+  be.cross_entropy(losses_.data(), logits_.data(), tgt, N, V, grad_scale);
+  be.to_host(host_losses_.data(), losses_.data(), N);
+  double total = 0.0;
+  for (int64_t i = 0; i < N; ++i) total += host_losses_[i];
+  return static_cast<float>(total / static_cast<double>(N));
+}
+
+void Transformer::run_backward(int64_t batch, int64_t seq_len) {
+  Backend& be = backend_;
+  const int64_t N = batch * seq_len, C = config_.hidden_size, V = config_.vocab_size;
+  const ParameterSet::Id head = lm_head_ >= 0 ? lm_head_ : embed_;
+  const float* dlogits = logits_.data();  // cross_entropy left the gradient in place
+  linear_backward_weight(be, params_.grad(head), dlogits, V, final_normed_.data(), C, {N, C, V});
+  linear_backward_input(be, d_normed_.data(), C, dlogits, V, params_.data(head), {N, C, V},
+                        false);
+  float* dres = d_residual_.data();
+  be.rmsnorm_backward(dres, params_.grad(final_norm_), d_normed_.data(), residual_.back().data(),
+                      params_.data(final_norm_), final_rstd_.data(), N, C, false);
+  for (size_t l = blocks_.size(); l-- > 0;) {
+    Block& b = *blocks_[l];
+    b.mlp.backward(be, b.normed2.data(), dres, d_normed_.data(), N, mlp_scratch_);
+    be.rmsnorm_backward(dres, params_.grad(b.norm2), d_normed_.data(), b.mid.data(),
+                        params_.data(b.norm2), b.rstd2.data(), N, C, true);
+    b.attention.backward(be, b.normed1.data(), dres, d_normed_.data(), rope_, batch, seq_len,
+                         attn_scratch_);
+    be.rmsnorm_backward(dres, params_.grad(b.norm1), d_normed_.data(), residual_[l].data(),
+                        params_.data(b.norm1), b.rstd1.data(), N, C, true);
+  }
+  be.embedding_backward(params_.grad(embed_), dres, static_cast<const int32_t*>(ids_->data()), N,
+                        C);
+}
+
+double Transformer::training_flops_per_token(int64_t seq_len) const {
+  // Projections (names ending in "_proj.weight") plus the LM head, tied or not.
+  double matmul_params = static_cast<double>(config_.vocab_size * config_.hidden_size);
+  for (const ParamInfo& p : params_.infos()) {
+    const std::string suffix = "_proj.weight";
+    if (p.name.size() > suffix.size() &&
+        p.name.compare(p.name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      matmul_params += static_cast<double>(p.numel());
+  }
+  const double attention = 6.0 * config_.num_hidden_layers * seq_len *
+                           config_.num_attention_heads * config_.head_dim;
+  return 6.0 * matmul_params + attention;
+}
+
+}  // namespace gatedlm
