@@ -951,7 +951,7 @@ def run_parity_cases(title, cases, steps, verbose=False, config_rel="configs/mod
 
     cases: list of (name, overrides) or (name, None, reason) for a case skipped with a note.
     """
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(1)  # tiny tensors: more threads only contend (ctest runs in parallel)
     if not os.environ.get("GATEDLM"):
         print(f"FAIL {title}: GATEDLM is not set: point it at the gatedlm binary (ctest sets it)")
         return 1
@@ -1174,7 +1174,7 @@ DUMP_CORRUPTIONS = (
 
 def self_test():
     """Fake dumps must pass; mutated and corrupted ones must fail; a missing binary must fail."""
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(1)  # tiny tensors: more threads only contend (ctest runs in parallel)
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         base = os.path.join(tmp, "model.yaml")
@@ -1277,7 +1277,7 @@ def main(argv):
         help="rounding of the fake (default: env GATEDLM_FAKE_EMULATE or float64)",
     )
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(1)  # tiny tensors: more threads only contend (ctest runs in parallel)
     if args.command == "check":
         return 0 if print_rows(args.dump, check_dump(args.dump, expected_steps=args.steps)) else 1
     write_dump(args.out, load_config(args.config, args.overrides), args.steps, args.emulate)
