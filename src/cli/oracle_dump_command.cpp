@@ -85,7 +85,8 @@ Command add_oracle_dump_command(CLI::App& app) {
             file.write_ints("batch/targets", {B, T}, targets.data());
             ModelAnalysis analysis;
             analysis.reset(L, config.model.attention_gate.position != GatePosition::none);
-            const float loss = model.forward(inputs.data(), targets.data(), B, T, &analysis);
+            const float loss =
+                static_cast<float>(model.forward(inputs.data(), targets.data(), B, T, &analysis));
             std::vector<float> logits(static_cast<size_t>(B * T * V));
             backend->to_host(logits.data(), model.logits().data(), B * T * V);
             file.write_floats("forward/logits", {B, T, V}, logits.data());

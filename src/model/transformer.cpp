@@ -93,20 +93,20 @@ void Transformer::reserve(int64_t batch, int64_t seq_len) {
   reserved_rows_ = rows;
 }
 
-float Transformer::forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
+double Transformer::forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
                            int64_t seq_len, ModelAnalysis* analysis) {
   return run_forward(inputs, targets, batch, seq_len, 0.0f, analysis);
 }
 
-float Transformer::forward_backward(const int32_t* inputs, const int32_t* targets,
+double Transformer::forward_backward(const int32_t* inputs, const int32_t* targets,
                                     int64_t batch, int64_t seq_len, float loss_weight) {
   const float grad_scale = loss_weight / static_cast<float>(batch * seq_len);
-  const float loss = run_forward(inputs, targets, batch, seq_len, grad_scale, nullptr);
+  const double loss = run_forward(inputs, targets, batch, seq_len, grad_scale, nullptr);
   run_backward(batch, seq_len);
   return loss;
 }
 
-float Transformer::run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
+double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
                                int64_t seq_len, float grad_scale, ModelAnalysis* analysis) {
   reserve(batch, seq_len);
   Backend& be = backend_;
@@ -150,7 +150,7 @@ float Transformer::run_forward(const int32_t* inputs, const int32_t* targets, in
   be.to_host(host_losses_.data(), losses_.data(), N);
   double total = 0.0;
   for (int64_t i = 0; i < N; ++i) total += host_losses_[i];
-  return static_cast<float>(total / static_cast<double>(N));
+  return total / static_cast<double>(N);
 }
 
 void Transformer::run_backward(int64_t batch, int64_t seq_len) {

@@ -14,7 +14,7 @@ EvalResult evaluate(Transformer& model, BatchLoader& loader, int64_t batches,
   for (int64_t i = 0; i < batches; ++i) {
     loader.next(batch);
     const int64_t tokens = batch.batch * batch.seq_len;
-    const float loss = model.forward(batch.inputs.data(), batch.targets.data(), batch.batch,
+    const double loss = model.forward(batch.inputs.data(), batch.targets.data(), batch.batch,
                                      batch.seq_len, analysis);
     weighted += static_cast<double>(loss) * tokens;
     result.tokens += tokens;

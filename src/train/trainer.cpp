@@ -7,7 +7,9 @@
 #include <fstream>
 
 #include "gatedlm/backend/cpu/cpu_backend.h"
-#include "gatedlm/checkpoint/checkpoint.h"
+#include "gatedlm/checkpoint/resume.h"
+#include "gatedlm/checkpoint/snapshot.h"
+#include "gatedlm/checkpoint/writer.h"
 #include "gatedlm/config/loader.h"
 #include "gatedlm/core/error.h"
 #include "gatedlm/data/loader.h"
@@ -17,12 +19,33 @@
 #include "gatedlm/train/evaluate.h"
 #include "gatedlm/train/metrics.h"
 #include "gatedlm/train/progress.h"
+#include "gatedlm/train/signals.h"
 
 namespace gatedlm {
 namespace fs = std::filesystem;
 
 Trainer::Trainer(const Config& config, std::string run_dir, Backend& backend)
     : config_(config), run_dir_(std::move(run_dir)), backend_(backend) {}
+
+namespace {
+
+// Puts a resumed run's data stream back where the checkpoint left it.
+void restore_loaders(const ResumePoint& point, BatchLoader& train, BatchLoader* val) {
+  const LoaderState* train_state = point.state.loader("train");
+  if (!train_state)
+    throw InputError(point.dir + ": checkpoint has no data/train loader state to resume from");
+  train.set_state(*train_state);
+  // Evaluation rewinds the val loader anyway, so changed val data is no reason to refuse.
+  if (const LoaderState* val_state = point.state.loader("val"); val && val_state) {
+    try {
+      val->set_state(*val_state);
+    } catch (const InputError& e) {
+      spdlog::warn("val loader state not restored: {}", e.what());
+    }
+  }
+}
+
+}  // namespace
 
 TrainSummary Trainer::run() {
   const TrainConfig& tc = config_.train;
@@ -31,12 +54,7 @@ TrainSummary Trainer::run() {
   if (ec || !fs::is_directory(run_dir_))
     throw RuntimeFailure(run_dir_ + ": cannot create the run directory (" + ec.message() + ")");
   const std::string config_yaml = config_to_yaml(config_);
-  {
-    std::ofstream out(fs::path(run_dir_) / "config.yaml");
-    out << config_yaml;
-    if (!out) throw RuntimeFailure(run_dir_ + "/config.yaml: cannot write");
-  }
-  MetricsWriter metrics((fs::path(run_dir_) / "metrics.jsonl").string(), false);
+  StopSignals signals;
 
   Transformer model(config_.model, backend_);
   model.init_weights(tc.seed);
@@ -59,6 +77,44 @@ TrainSummary Trainer::run() {
     val_loader = make_window_loader(val_opts);
   }
 
+  // Resume before touching the run directory's files, so a bad checkpoint changes nothing.
+  TrainSummary summary;
+  const std::optional<ResumePoint> resume =
+      resume_path_.empty() ? find_resume_point(run_dir_, model.params().infos())
+                           : std::optional(load_resume_point(resume_path_, model.params().infos()));
+  int64_t start_step = 0, tokens = 0;
+  double elapsed_before = 0.0;
+  if (resume) {
+    const CheckpointState& state = resume->state;
+    restore_training(state, model.params(), optimizer);
+    restore_loaders(*resume, *train_loader, val_loader.get());
+    start_step = state.step;
+    tokens = state.tokens_seen;
+    elapsed_before = state.elapsed_s;
+    summary.steps = start_step;
+    summary.resumed_from_step = start_step;
+    summary.checkpoint = resume->dir;
+    if (state.seed != tc.seed)
+      spdlog::warn("train.seed is {} but the checkpoint was written with seed {}; the data "
+                   "stream continues from the checkpoint",
+                   tc.seed, state.seed);
+    if (state.schedule_total_steps != tc.steps)
+      spdlog::info("train.steps changed from {} to {}: the LR schedule follows the new total",
+                   state.schedule_total_steps, tc.steps);
+    spdlog::info("resuming from {} at step {} ({} tokens seen)", resume->dir, start_step, tokens);
+  }
+  {
+    std::ofstream out(fs::path(run_dir_) / "config.yaml");
+    out << config_yaml;
+    if (!out) throw RuntimeFailure(run_dir_ + "/config.yaml: cannot write");
+  }
+  // A resumed run continues its metrics file; a fresh one starts it over.
+  MetricsWriter metrics((fs::path(run_dir_) / "metrics.jsonl").string(), resume.has_value());
+  if (start_step >= tc.steps) {
+    spdlog::info("the run is already at step {} of {}: nothing to do", start_step, tc.steps);
+    return summary;
+  }
+
   const double flops_per_token = model.training_flops_per_token(tc.seq_len);
   const double peak_gflops = backend_.device() == Device::cpu ? measure_sgemm_gflops() : 0.0;
   const int64_t tokens_per_step = tc.micro_batch_size * tc.seq_len * tc.grad_accum_steps;
@@ -67,7 +123,6 @@ TrainSummary Trainer::run() {
                model.params().numel(), flops_per_token * tokens_per_step / 1e9, tokens_per_step,
                peak_gflops, cpu_threads());
 
-  TrainSummary summary;
   auto run_eval = [&](int64_t step) {
     if (!val_loader) return;
     const EvalResult r = evaluate(model, *val_loader, tc.eval_batches);
@@ -108,12 +163,47 @@ TrainSummary Trainer::run() {
                      : fmt::format(" | gate score {:.3f}", a["gate_score"].get<double>()));
   };
 
-  TokenBatch batch;
+  CheckpointWriter writer(run_dir_, {config_.checkpoint.keep_last, config_.checkpoint.keep_every},
+                          config_.checkpoint.async);
   Stopwatch wall, window;
-  int64_t tokens = 0, window_tokens = 0;
+  double last_lr = 0.0;
+  // A failed save stops the run unless the config says continue; the last one always must work.
+  auto on_save_failure = [&](const RuntimeFailure& e, bool must_succeed) {
+    if (must_succeed || config_.checkpoint.on_write_failure == "stop") throw;
+    spdlog::error("{}; training continues (checkpoint.on_write_failure: continue)", e.what());
+  };
+  auto save = [&](int64_t steps_done, bool must_succeed) {
+    try {
+      writer.wait();  // an earlier background save's failure surfaces here
+    } catch (const RuntimeFailure& e) {
+      on_save_failure(e, must_succeed);
+    }
+    const Stopwatch stall;
+    try {
+      TrainingProgress progress;
+      progress.step = steps_done;
+      progress.tokens_seen = tokens;
+      progress.elapsed_s = elapsed_before + wall.seconds();
+      progress.last_lr = last_lr;
+      progress.total_steps = tc.steps;
+      progress.seed = tc.seed;
+      const NamedLoaders loaders = {{"train", train_loader.get()}, {"val", val_loader.get()}};
+      summary.checkpoint =
+          writer.save(snapshot_training(model.params(), optimizer, progress, loaders, config_yaml,
+                                        ParallelLayout{}));
+      spdlog::info("checkpoint step {}: training paused {:.1f} ms ({})", steps_done,
+                   stall.seconds() * 1e3, writer.async() ? "async" : "sync");
+      if (must_succeed) writer.wait();
+    } catch (const RuntimeFailure& e) {
+      on_save_failure(e, must_succeed);
+    }
+  };
+
+  TokenBatch batch;
+  int64_t window_tokens = 0;
   double loss_sum_window = 0.0;
   int64_t window_steps = 0;
-  for (int64_t step = 0; step < tc.steps; ++step) {
+  for (int64_t step = start_step; step < tc.steps; ++step) {
     model.params().zero_grads();
     double loss = 0.0;
     for (int64_t micro = 0; micro < tc.grad_accum_steps; ++micro) {
@@ -124,58 +214,70 @@ TrainSummary Trainer::run() {
     loss /= static_cast<double>(tc.grad_accum_steps);
     const double grad_norm = global_grad_norm(model.params());
     const double lr = learning_rate(config_.scheduler, config_.optimizer.lr, step, tc.steps);
-    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
-      if (config_.stability.on_nonfinite == NonFinitePolicy::skip) {
-        spdlog::warn("step {}: non-finite loss or gradient; update skipped", step + 1);
-        continue;
-      }
-      throw RuntimeFailure(fmt::format(
-          "step {}: non-finite loss ({}) or gradient norm ({}); stability.on_nonfinite stops",
-          step + 1, loss, grad_norm));
-    }
-    clip_grad_norm(model.params(), grad_norm, tc.max_grad_norm);
-    optimizer.step(static_cast<float>(lr));
-    tokens += tokens_per_step;
-    window_tokens += tokens_per_step;
-    loss_sum_window += loss;
-    ++window_steps;
-    summary.final_loss = loss;
-    summary.steps = step + 1;
-
     const bool last = step + 1 == tc.steps;
-    if ((step + 1) % tc.log_interval == 0 || last) {
-      const double elapsed = window.seconds();
-      const double tok_s = window_tokens / std::max(elapsed, 1e-9);
-      const double mfu = peak_gflops > 0 ? tok_s * flops_per_token / (peak_gflops * 1e9) : 0.0;
-      const double eta = (tc.steps - step - 1) * (wall.seconds() / (step + 1));
-      metrics.write({{"step", step + 1},
-                     {"loss", loss},
-                     {"lr", lr},
-                     {"grad_norm", grad_norm},
-                     {"tokens", tokens},
-                     {"tokens_per_s", tok_s},
-                     {"time_s", wall.seconds()}});
-      spdlog::info("step {:>6}/{} | loss {:.4f} | lr {:.2e} | gnorm {:.3f} | {} tok/s | MFU {:.0f}% "
-                   "| ETA {}",
-                   step + 1, tc.steps, loss_sum_window / window_steps, lr, grad_norm,
-                   format_count(tok_s), 100.0 * mfu, format_duration(eta));
-      summary.tokens_per_s = tok_s;
-      window.restart();
-      window_tokens = 0;
-      loss_sum_window = 0.0;
-      window_steps = 0;
+    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+      if (config_.stability.on_nonfinite != NonFinitePolicy::skip)
+        throw RuntimeFailure(fmt::format(
+            "step {}: non-finite loss ({}) or gradient norm ({}); stability.on_nonfinite stops",
+            step + 1, loss, grad_norm));
+      spdlog::warn("step {}: non-finite loss or gradient; update skipped", step + 1);
+    } else {
+      clip_grad_norm(model.params(), grad_norm, tc.max_grad_norm);
+      optimizer.step(static_cast<float>(lr));
+      last_lr = lr;
+      tokens += tokens_per_step;
+      window_tokens += tokens_per_step;
+      loss_sum_window += loss;
+      ++window_steps;
+      summary.final_loss = loss;
+
+      if ((step + 1) % tc.log_interval == 0 || last) {
+        const double elapsed = window.seconds();
+        const double tok_s = window_tokens / std::max(elapsed, 1e-9);
+        const double mfu = peak_gflops > 0 ? tok_s * flops_per_token / (peak_gflops * 1e9) : 0.0;
+        const double eta = (tc.steps - step - 1) * (wall.seconds() / (step + 1 - start_step));
+        metrics.write({{"step", step + 1},
+                       {"loss", loss},
+                       {"lr", lr},
+                       {"grad_norm", grad_norm},
+                       {"tokens", tokens},
+                       {"tokens_per_s", tok_s},
+                       {"time_s", elapsed_before + wall.seconds()}});
+        spdlog::info(
+            "step {:>6}/{} | loss {:.4f} | lr {:.2e} | gnorm {:.3f} | {} tok/s | MFU {:.0f}% "
+            "| ETA {}",
+            step + 1, tc.steps, loss_sum_window / window_steps, lr, grad_norm,
+            format_count(tok_s), 100.0 * mfu, format_duration(eta));
+        summary.tokens_per_s = tok_s;
+        window.restart();
+        window_tokens = 0;
+        loss_sum_window = 0.0;
+        window_steps = 0;
+      }
     }
+    summary.steps = step + 1;
+    const int stop_signal = signals.received();
+    if (stop_signal && !last) {
+      // Preemption: the step is complete; eval and analysis wait for the resumed run.
+      save(step + 1, true);
+      summary.stopped_by = StopSignals::name(stop_signal);
+      spdlog::warn("{} received: stopped after step {} with checkpoint {}; rerun the same command "
+                   "to resume",
+                   summary.stopped_by, step + 1, summary.checkpoint);
+      return summary;
+    }
+    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) continue;
     if (tc.eval_interval > 0 && ((step + 1) % tc.eval_interval == 0) && !last) run_eval(step + 1);
     if (tc.analyze_interval > 0 && (step + 1) % tc.analyze_interval == 0 && !last)
       run_analysis(step + 1);
     if (config_.checkpoint.interval > 0 && (step + 1) % config_.checkpoint.interval == 0 && !last)
-      summary.checkpoint = save_checkpoint(run_dir_, step + 1, model.params(), config_yaml);
+      save(step + 1, false);
   }
   run_eval(summary.steps);
   run_analysis(summary.steps);
-  summary.checkpoint = save_checkpoint(run_dir_, summary.steps, model.params(), config_yaml);
+  save(summary.steps, true);
   spdlog::info("done: {} steps in {}, checkpoint {}", summary.steps,
-               format_duration(wall.seconds()), summary.checkpoint);
+               format_duration(elapsed_before + wall.seconds()), summary.checkpoint);
   return summary;
 }
 

@@ -1,15 +1,20 @@
 // Finite-difference gradient checking for fp32 code.
 //  - Sampled inputs are first rounded to multiples of 2^-16, so x +- h and x +- 2h (h = 2^-7)
 //    are exact in fp32 and the stencil is truly symmetric.
-//  - The 4th-order central stencil (-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h keeps the
-//    truncation error ~h^4 (negligible); what remains is fp32 rounding in f, ~1e-7 relative.
-//  - Each tensor passes when the norm-wise relative error over its samples is below `tol`.
+//  - The 4th-order central stencil (-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h is taken at
+//    h = 2^-6, 2^-8 and 2^-10; the pair of neighbouring steps that agree best gives the estimate
+//    (large steps suffer truncation where the loss curves sharply, small ones fp32 rounding).
+//  - A tensor passes when ||numeric - analytic|| <= tol * ||numeric|| + atol * sqrt(samples):
+//    atol = 5e-5 is the fp32 rounding floor of a loss of O(1) differenced at these steps, which
+//    matters only where the true gradient is ~0 (e.g. a headwise gate in front of a norm).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -25,8 +30,9 @@ struct FdTarget {
   std::vector<float> analytic;  // d loss / d value, filled by the caller before the check
 };
 
-constexpr double kFdStep = 1.0 / 128.0;
+constexpr double kFdSteps[] = {1.0 / 64.0, 1.0 / 256.0, 1.0 / 1024.0};
 constexpr double kFdTolerance = 2e-3;
+constexpr double kFdAbsoluteFloor = 5e-5;
 
 inline void round_for_fd(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = std::ldexp(std::nearbyint(std::ldexp(x[i], 16)), -16);
@@ -49,22 +55,31 @@ inline double check_gradients(std::vector<FdTarget>& targets, const std::functio
     double err2 = 0.0, ref2 = 0.0, max_abs_analytic = 0.0;
     for (int64_t i : idx) {
       const float x0 = t.value[i];
-      auto at = [&](double k) {
-        t.value[i] = static_cast<float>(x0 + k * kFdStep);
-        return loss();
+      auto stencil = [&](double h) {
+        auto at = [&](double k) {
+          t.value[i] = static_cast<float>(x0 + k * h);
+          return loss();
+        };
+        return (-at(2) + 8 * at(1) - 8 * at(-1) + at(-2)) / (12 * h);
       };
-      const double numeric = (-at(2) + 8 * at(1) - 8 * at(-1) + at(-2)) / (12 * kFdStep);
+      double estimates[3];
+      for (int k = 0; k < 3; ++k) estimates[k] = stencil(kFdSteps[k]);
       t.value[i] = x0;
+      const double numeric = std::fabs(estimates[0] - estimates[1]) <=
+                                     std::fabs(estimates[1] - estimates[2])
+                                 ? estimates[1]
+                                 : estimates[2];
       const double a = t.analytic[i];
+      if (std::getenv("GATEDLM_FD_VERBOSE"))
+        std::printf("  %s[%lld] numeric %.6g analytic %.6g (steps: %.6g %.6g %.6g)\n", t.name.c_str(),
+                    static_cast<long long>(i), numeric, a, estimates[0], estimates[1], estimates[2]);
       err2 += (numeric - a) * (numeric - a);
       ref2 += numeric * numeric;
-      max_abs_analytic = std::max(max_abs_analytic, std::fabs(a));
     }
-    // A tensor whose true gradient vanishes is judged on absolute error.
-    const double denom = std::max(std::sqrt(ref2), 1e-6 * std::sqrt(double(idx.size())));
-    const double rel = std::sqrt(err2) / denom;
+    const double allowed = tol * std::sqrt(ref2) + kFdAbsoluteFloor * std::sqrt(double(idx.size()));
+    const double rel = std::sqrt(err2) / std::max(std::sqrt(ref2), 1e-30);
     worst = std::max(worst, rel);
-    EXPECT_LE(rel, tol) << t.name << ": relative error " << rel << " over " << idx.size()
+    EXPECT_LE(std::sqrt(err2), allowed) << t.name << ": relative error " << rel << " over " << idx.size()
                         << " samples (|numeric| " << std::sqrt(ref2) << ")";
   }
   return worst;

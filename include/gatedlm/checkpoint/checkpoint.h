@@ -1,33 +1,40 @@
-// Checkpoint directories: RUN/checkpoints/step_XXXXXXXX/{model.h5, config.yaml, COMPLETE} and
-// RUN/checkpoints/latest naming the newest complete one. A checkpoint is written into a
-// temporary directory, fsynced, renamed into place, and only then marked complete.
+// Checkpoints for readers outside training (eval, analyze, export, the checkpoint tools). The
+// layout is documented in docs/checkpoints.md; the parts live in:
+//   h5_file.h    the HDF5 layer           checksum.h   per-dataset xxh3_64
+//   state.h      what a checkpoint holds   format.h     model.h5 read/write/verify
+//   store.h      atomic directories, `latest`          retention.h  keep_last / keep_every
+//   snapshot.h   live training <-> state  writer.h     sync / async saving
+//   resume.h     which checkpoint a run continues from
 #pragma once
 
-#include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "gatedlm/checkpoint/format.h"
+#include "gatedlm/checkpoint/h5_file.h"
+#include "gatedlm/checkpoint/store.h"
 #include "gatedlm/config/config.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {
 
-inline constexpr const char* kCheckpointMarker = "COMPLETE";
-
-// Writes every parameter as a full float32 dataset model/<name> (h5py-readable), with the
-// resolved config and step as root attributes.
-void save_model_h5(const std::string& path, ParameterSet& params, const std::string& config_yaml,
-                   int64_t step);
-// Loads parameters by name; a missing tensor or a shape mismatch is an InputError naming it.
+// Loads parameters by name, verifying their checksums; a missing tensor or a shape mismatch is
+// an InputError naming it, damage a CheckpointCorrupt naming the file and dataset.
 void load_model_h5(const std::string& path, ParameterSet& params);
 
-// Saves a checkpoint for `step` under run_dir/checkpoints and updates `latest`. Returns its dir.
-std::string save_checkpoint(const std::string& run_dir, int64_t step, ParameterSet& params,
-                            const std::string& config_yaml);
-
-// Accepts a checkpoint directory, its model.h5, or a run directory (then its latest complete
-// checkpoint). Returns the checkpoint directory; InputError when none is found or incomplete.
-std::string resolve_checkpoint(const std::string& path);
-// The resolved config stored with a checkpoint.
+// The resolved config stored with a checkpoint (from model.h5, verified).
 Config load_checkpoint_config(const std::string& checkpoint_dir);
+
+// What `gatedlm checkpoint inspect` shows.
+struct CheckpointSummary {
+  std::string dir;
+  std::string file;
+  bool complete = false;  // the COMPLETE marker exists
+  std::vector<std::pair<std::string, std::string>> metadata;  // root attributes
+  std::vector<H5DatasetInfo> datasets;
+};
+// `path` as for resolve_checkpoint, but an incomplete checkpoint is still described.
+CheckpointSummary describe_checkpoint(const std::string& path);
 
 }  // namespace gatedlm

@@ -24,6 +24,7 @@ namespace gatedlm {
 inline constexpr std::array<std::string_view, 1> kOptimizerTypes = {"adamw"};
 inline constexpr std::array<std::string_view, 3> kRopeScalingTypes = {"yarn", "linear", "dynamic"};
 inline constexpr std::array<std::string_view, 2> kAuxLossScopes = {"micro_batch", "global_batch"};
+inline constexpr std::array<std::string_view, 2> kCheckpointFailurePolicies = {"stop", "continue"};
 
 template <class V>
 void visit_fields(AttentionGateConfig& gate, V& v) {
@@ -133,6 +134,8 @@ void visit_fields(CheckpointConfig& checkpoint, V& v) {
   v.field("interval", checkpoint.interval);
   v.field("keep_last", checkpoint.keep_last);
   v.field("keep_every", checkpoint.keep_every);
+  v.field("async", checkpoint.async);
+  v.choice("on_write_failure", checkpoint.on_write_failure, kCheckpointFailurePolicies);
 }
 
 template <class V>

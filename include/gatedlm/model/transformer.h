@@ -28,10 +28,10 @@ class Transformer {
   void reserve(int64_t batch, int64_t seq_len);
 
   // Mean cross-entropy of the batch (host token arrays [batch, seq_len]). Keeps the logits.
-  float forward(const int32_t* inputs, const int32_t* targets, int64_t batch, int64_t seq_len,
+  double forward(const int32_t* inputs, const int32_t* targets, int64_t batch, int64_t seq_len,
                 ModelAnalysis* analysis = nullptr);
   // Forward and backward: parameter gradients += loss_weight * d(mean loss)/d(theta).
-  float forward_backward(const int32_t* inputs, const int32_t* targets, int64_t batch,
+  double forward_backward(const int32_t* inputs, const int32_t* targets, int64_t batch,
                          int64_t seq_len, float loss_weight);
 
   const Tensor& logits() const { return logits_; }  // [batch*seq_len, vocab] after forward()
@@ -44,7 +44,7 @@ class Transformer {
 
  private:
   struct Block;
-  float run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
+  double run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
                     int64_t seq_len, float grad_scale, ModelAnalysis* analysis);
   void run_backward(int64_t batch, int64_t seq_len);
   void build_rope(int64_t seq_len);

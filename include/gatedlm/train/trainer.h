@@ -1,5 +1,8 @@
 // The training loop: batches from the loader, forward/backward with gradient accumulation,
 // global-norm clipping, AdamW on the scheduled LR, metrics, evaluation, analysis, checkpoints.
+// A run directory with checkpoints is resumed from its latest one (bit for bit: same losses,
+// same parameters as an uninterrupted run); SIGTERM/SIGINT/SIGUSR1 stop it after the current
+// step with a checkpoint (train/signals.h).
 #pragma once
 
 #include <cstdint>
@@ -12,22 +15,28 @@
 namespace gatedlm {
 
 struct TrainSummary {
-  int64_t steps = 0;
+  int64_t steps = 0;  // steps completed, counting those before a resume
   double final_loss = 0.0;
   double final_val_loss = -1.0;  // < 0 when there is no val data
   double tokens_per_s = 0.0;
-  std::string checkpoint;  // the last checkpoint written
+  std::string checkpoint;         // the last checkpoint written
+  int64_t resumed_from_step = -1;  // -1 = a fresh start
+  std::string stopped_by;          // the signal that stopped the run early, else ""
 };
 
 class Trainer {
  public:
   Trainer(const Config& config, std::string run_dir, Backend& backend);
+  // Resume from this checkpoint (a checkpoint directory, its model.h5, or a run directory)
+  // instead of the run directory's latest one.
+  void set_resume_path(std::string path) { resume_path_ = std::move(path); }
   TrainSummary run();
 
  private:
   Config config_;
   std::string run_dir_;
   Backend& backend_;
+  std::string resume_path_;
 };
 
 }  // namespace gatedlm

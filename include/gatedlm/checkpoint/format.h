@@ -1,0 +1,54 @@
+// The model.h5 layout (docs/checkpoints.md): one HDF5 file per checkpoint holding
+//   model/<HF name>                   float32, full tensors (h5py-readable as is)
+//   optimizer/exp_avg/<HF name>       float32, AdamW first moments
+//   optimizer/exp_avg_sq/<HF name>    float32, AdamW second moments
+//   optimizer/step                    int64 scalar
+//   train/{step, tokens_seen}         int64 scalars; train/elapsed_s float64 scalar
+//   scheduler/{total_steps, last_lr}  int64 / float64 scalars
+//   rng/seed                          uint64 scalar; rng/<stream> uint64[4] (xoshiro256**)
+//   data/<loader>/{rng, cursor, batches_served}
+//   config_yaml                       string scalar: the resolved config
+// with provenance as attributes on the root group. Every dataset carries an xxh3_64 checksum.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gatedlm/checkpoint/state.h"
+#include "gatedlm/core/error.h"
+#include "gatedlm/model/parameters.h"
+
+namespace gatedlm {
+
+inline constexpr const char* kCheckpointFormat = "gatedlm-checkpoint";
+inline constexpr int64_t kCheckpointFormatVersion = 1;
+
+// A checkpoint whose bytes are damaged: unreadable, truncated, or failing a checksum. Auto-resume
+// falls back past these; any other InputError (e.g. a model shape mismatch) stops it.
+class CheckpointCorrupt : public InputError {
+ public:
+  explicit CheckpointCorrupt(const std::string& message) : InputError(message) {}
+};
+
+// Writes `state` to a new file at `path` and closes it; RuntimeFailure on any I/O error.
+void write_checkpoint_file(const std::string& path, const CheckpointState& state);
+
+// Reads `path`, verifying every checksum it reads. With `expected` (a live model's parameters),
+// the stored tensors must match them by name and shape: the first difference, in model order, is
+// an InputError naming that tensor. `with_optimizer` = false reads only the model (eval, export).
+CheckpointState read_checkpoint_file(const std::string& path,
+                                     const std::vector<ParamInfo>* expected,
+                                     bool with_optimizer = true);
+
+// Just the resolved config text, verified.
+std::string read_checkpoint_config(const std::string& path);
+
+struct DatasetCheck {
+  std::string dataset;
+  std::string problem;  // "" = passes
+};
+// Checks every dataset in the file against its checksum, and that the required ones exist. An
+// unreadable file yields one entry with an empty dataset name.
+std::vector<DatasetCheck> verify_checkpoint_file(const std::string& path);
+
+}  // namespace gatedlm

@@ -1,0 +1,36 @@
+// Between live training objects and CheckpointState: a snapshot copies parameters, AdamW
+// moments, loader and progress state to host memory (so a background writer can take it while
+// training goes on); restore puts a loaded state back.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gatedlm/checkpoint/state.h"
+#include "gatedlm/data/loader.h"
+#include "gatedlm/model/parameters.h"
+#include "gatedlm/optim/adamw.h"
+
+namespace gatedlm {
+
+struct TrainingProgress {
+  int64_t step = 0;
+  int64_t tokens_seen = 0;
+  double elapsed_s = 0.0;
+  double last_lr = 0.0;
+  int64_t total_steps = 0;
+  uint64_t seed = 0;
+};
+
+using NamedLoaders = std::vector<std::pair<std::string, const BatchLoader*>>;
+
+CheckpointState snapshot_training(ParameterSet& params, AdamW& optimizer,
+                                  const TrainingProgress& progress, const NamedLoaders& loaders,
+                                  const std::string& config_yaml, const ParallelLayout& layout);
+
+// Copies parameters, moments and AdamW's step back (the state must match the parameters' layout,
+// as read_checkpoint_file checked). Loaders are restored by the caller, which owns them.
+void restore_training(const CheckpointState& state, ParameterSet& params, AdamW& optimizer);
+
+}  // namespace gatedlm

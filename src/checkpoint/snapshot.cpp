@@ -1,0 +1,47 @@
+#include "gatedlm/checkpoint/snapshot.h"
+
+#include "gatedlm/core/error.h"
+
+namespace gatedlm {
+
+CheckpointState snapshot_training(ParameterSet& params, AdamW& optimizer,
+                                  const TrainingProgress& progress, const NamedLoaders& loaders,
+                                  const std::string& config_yaml, const ParallelLayout& layout) {
+  CheckpointState s;
+  s.step = progress.step;
+  s.tokens_seen = progress.tokens_seen;
+  s.elapsed_s = progress.elapsed_s;
+  s.last_lr = progress.last_lr;
+  s.schedule_total_steps = progress.total_steps;
+  s.seed = progress.seed;
+  for (const ParamInfo& p : params.infos()) s.tensors.push_back({p.name, p.shape, p.offset});
+  const int64_t n = params.numel();
+  Backend& be = params.backend();
+  s.params.resize(static_cast<size_t>(n));
+  s.exp_avg.resize(static_cast<size_t>(n));
+  s.exp_avg_sq.resize(static_cast<size_t>(n));
+  be.to_host(s.params.data(), params.params().data(), n);
+  be.to_host(s.exp_avg.data(), optimizer.first_moment().data(), n);
+  be.to_host(s.exp_avg_sq.data(), optimizer.second_moment().data(), n);
+  s.optimizer_step = optimizer.steps_taken();
+  for (const auto& [name, loader] : loaders)
+    if (loader) s.loaders.emplace_back(name, loader->state());
+  s.config_yaml = config_yaml;
+  s.layout = layout;
+  return s;
+}
+
+void restore_training(const CheckpointState& state, ParameterSet& params, AdamW& optimizer) {
+  const int64_t n = params.numel();
+  if (state.numel() != n || static_cast<int64_t>(state.exp_avg.size()) != n ||
+      static_cast<int64_t>(state.exp_avg_sq.size()) != n)
+    throw InputError("checkpoint holds " + std::to_string(state.numel()) +
+                     " parameters (with moments), the model has " + std::to_string(n));
+  Backend& be = params.backend();
+  be.from_host(params.params().data(), state.params.data(), n);
+  be.from_host(optimizer.first_moment().data(), state.exp_avg.data(), n);
+  be.from_host(optimizer.second_moment().data(), state.exp_avg_sq.data(), n);
+  optimizer.set_steps_taken(state.optimizer_step);
+}
+
+}  // namespace gatedlm

@@ -1,0 +1,177 @@
+#include "gatedlm/checkpoint/store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gatedlm/checkpoint/format.h"
+#include "gatedlm/core/error.h"
+
+namespace gatedlm {
+namespace fs = std::filesystem;
+namespace {
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Parses "step_XXXXXXXX"; -1 for any other name.
+int64_t step_of(const std::string& name) {
+  if (name.rfind("step_", 0) != 0 || name.size() <= 5) return -1;
+  int64_t step = 0;
+  for (size_t i = 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    step = step * 10 + (name[i] - '0');
+  }
+  return step;
+}
+
+void rename_or_throw(const fs::path& from, const fs::path& to) {
+  if (std::rename(from.c_str(), to.c_str()) != 0)
+    throw RuntimeFailure("cannot rename " + from.string() + " to " + to.string() + ": " +
+                         errno_text());
+}
+
+}  // namespace
+
+std::string checkpoint_dir_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step_%08lld", static_cast<long long>(step));
+  return buf;
+}
+
+std::string checkpoints_root(const std::string& run_dir) {
+  return (fs::path(run_dir) / "checkpoints").string();
+}
+
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw RuntimeFailure(path + ": cannot open to fsync: " + errno_text());
+  const int rc = ::fsync(fd);
+  const std::string why = rc != 0 ? errno_text() : "";
+  ::close(fd);
+  if (rc != 0) throw RuntimeFailure(path + ": fsync failed: " + why);
+}
+
+void write_file_durably(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw RuntimeFailure(path + ": cannot create: " + errno_text());
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string why = errno_text();
+      ::close(fd);
+      throw RuntimeFailure(path + ": write failed: " + why);
+    }
+    done += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  const std::string why = synced ? "" : errno_text();
+  if (::close(fd) != 0 || !synced)
+    throw RuntimeFailure(path + ": write failed: " + (synced ? errno_text() : why));
+}
+
+std::vector<CheckpointEntry> list_complete_checkpoints(const std::string& run_dir) {
+  std::vector<CheckpointEntry> out;
+  std::error_code ec;
+  const fs::path root = checkpoints_root(run_dir);
+  if (!fs::is_directory(root, ec)) return out;
+  for (const fs::directory_entry& e : fs::directory_iterator(root, ec)) {
+    const int64_t step = step_of(e.path().filename().string());
+    if (step < 0 || !e.is_directory(ec)) continue;
+    if (fs::exists(e.path() / kCheckpointMarker, ec) && fs::exists(e.path() / kCheckpointFile, ec))
+      out.push_back({step, e.path().string()});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const CheckpointEntry& a, const CheckpointEntry& b) { return a.step < b.step; });
+  return out;
+}
+
+std::string read_latest(const std::string& run_dir) {
+  const fs::path file = fs::path(checkpoints_root(run_dir)) / kLatestFile;
+  std::ifstream in(file);
+  if (!in) return "";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string name = trimmed(ss.str());
+  if (name.empty()) return "";
+  return (fs::path(checkpoints_root(run_dir)) / name).string();
+}
+
+std::string commit_checkpoint(const std::string& run_dir, const CheckpointState& state) {
+  const fs::path root = checkpoints_root(run_dir);
+  const std::string name = checkpoint_dir_name(state.step);
+  const fs::path final_dir = root / name;
+  const fs::path tmp_dir = root / (".tmp_" + name);
+  const fs::path trash_dir = root / (".trash_" + name);
+  std::error_code ec;
+  try {
+    fs::create_directories(root, ec);
+    if (ec) throw RuntimeFailure(root.string() + ": cannot create: " + ec.message());
+    fs::remove_all(tmp_dir, ec);
+    fs::remove_all(trash_dir, ec);
+    if (!fs::create_directory(tmp_dir, ec) || ec)
+      throw RuntimeFailure(tmp_dir.string() + ": cannot create: " +
+                           (ec ? ec.message() : "it exists"));
+    write_checkpoint_file((tmp_dir / kCheckpointFile).string(), state);
+    write_file_durably((tmp_dir / "config.yaml").string(), state.config_yaml);
+    fsync_path((tmp_dir / kCheckpointFile).string());
+    fsync_path(tmp_dir.string());
+    // A directory of the same step (an older timeline, or an interrupted save) moves aside first:
+    // rename() will not replace a non-empty directory.
+    if (fs::exists(final_dir, ec)) rename_or_throw(final_dir, trash_dir);
+    rename_or_throw(tmp_dir, final_dir);
+    fsync_path(root.string());
+  } catch (const std::exception& e) {
+    fs::remove_all(tmp_dir, ec);
+    throw RuntimeFailure("cannot write checkpoint " + final_dir.string() + ": " + e.what() +
+                         " (earlier checkpoints are intact)");
+  }
+  try {
+    write_file_durably((final_dir / kCheckpointMarker).string(),
+                       std::to_string(state.step) + "\n");
+    fsync_path(final_dir.string());
+    const fs::path latest_tmp = root / ".latest.tmp";
+    write_file_durably(latest_tmp.string(), name + "\n");
+    rename_or_throw(latest_tmp, root / kLatestFile);
+    fsync_path(root.string());
+  } catch (const std::exception& e) {
+    throw RuntimeFailure("cannot complete checkpoint " + final_dir.string() + ": " + e.what() +
+                         " (`latest` still names the previous checkpoint)");
+  }
+  fs::remove_all(trash_dir, ec);
+  return final_dir.string();
+}
+
+std::string resolve_checkpoint(const std::string& path) {
+  fs::path p(path);
+  std::error_code ec;
+  if (fs::is_regular_file(p, ec) && p.filename() == kCheckpointFile) p = p.parent_path();
+  if (!fs::exists(p / kCheckpointFile, ec) && fs::is_directory(p / "checkpoints", ec)) {
+    const std::string latest = read_latest(p.string());
+    if (latest.empty())
+      throw InputError(path + ": run directory has no complete checkpoint (no checkpoints/" +
+                       kLatestFile + ")");
+    p = latest;
+  }
+  if (!fs::exists(p / kCheckpointFile, ec))
+    throw InputError(path + ": expected a checkpoint directory (with " + kCheckpointFile +
+                     ") or a run directory");
+  if (!fs::exists(p / kCheckpointMarker, ec))
+    throw InputError(p.string() + ": checkpoint is incomplete (no " + kCheckpointMarker +
+                     " marker)");
+  return p.string();
+}
+
+}  // namespace gatedlm
