@@ -56,23 +56,6 @@ hid_t mem_type_of(H5Type type) {
   }
 }
 
-hid_t file_type_of(H5Type type) {
-  switch (type) {
-    case H5Type::f32:
-      return H5T_IEEE_F32LE;
-    case H5Type::f64:
-      return H5T_IEEE_F64LE;
-    case H5Type::i32:
-      return H5T_STD_I32LE;
-    case H5Type::i64:
-      return H5T_STD_I64LE;
-    case H5Type::u64:
-      return H5T_STD_U64LE;
-    default:
-      return -1;
-  }
-}
-
 H5Type classify(hid_t type) {
   const H5T_class_t cls = H5Tget_class(type);
   const size_t size = H5Tget_size(type);

@@ -12,6 +12,7 @@ Command add_train_command(CLI::App& app) {
     std::string config;
     std::vector<std::string> overrides;
     std::string run_dir;
+    std::string resume;
     int threads = 0;
   };
   auto args = std::make_shared<Args>();
@@ -22,6 +23,9 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--run-dir", args->run_dir,
                   "run directory (default: runs/<config name>); holds config.yaml, "
                   "metrics.jsonl and checkpoints/");
+  cmd->add_option("--resume", args->resume,
+                  "resume from this checkpoint (a checkpoint dir, its model.h5, or a run dir) "
+                  "instead of the run directory's latest one");
   add_threads_option(*cmd, args->threads);
   return {cmd, [args] {
             const Config config = load_config(args->config, args->overrides);
@@ -30,7 +34,9 @@ Command add_train_command(CLI::App& app) {
             if (run_dir.empty())
               run_dir = "runs/" + std::filesystem::path(args->config).stem().string();
             auto backend = make_cpu_backend();
-            Trainer(config, run_dir, *backend).run();
+            Trainer trainer(config, run_dir, *backend);
+            trainer.set_resume_path(args->resume);
+            trainer.run();
             return 0;
           }};
 }

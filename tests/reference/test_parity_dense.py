@@ -10,6 +10,7 @@ Fails (never skips) when GATEDLM is unset or the binary fails. `-v` prints every
 import os
 import sys
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gatedlm_ref  # noqa: E402
 

@@ -11,6 +11,7 @@ Fails (never skips) when GATEDLM is unset or the binary fails. `-v` prints every
 import os
 import sys
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gatedlm_ref  # noqa: E402
 
@@ -42,6 +43,7 @@ TRAIN = [
 ]
 
 GATE = "model.attention_gate."
+RANDOMIZE = "--randomize-all"  # an oracle-dump flag, passed through as it is
 
 
 def gate(position, **axes):
@@ -74,23 +76,44 @@ CASES = [
     # Extra combinations.
     ("x G3 pre_norm", gate("key", qk_gate_point="pre_norm")),
     ("x G4 pre_norm", gate("query", qk_gate_point="pre_norm")),
-    ("x G4 pre_norm, no qk_norm", gate("query", qk_gate_point="pre_norm") + ["model.qk_norm=false"]),
+    (
+        "x G4 pre_norm, no qk_norm",
+        gate("query", qk_gate_point="pre_norm") + ["model.qk_norm=false"],
+    ),
     ("x G3 headwise post_rope", gate("key", granularity="headwise")),
-    ("x G1 head-shared, average logits", gate("sdpa", sharing="head_shared", shared_average="logits")),
-    ("x G2 headwise head-shared, average logits", gate("value", granularity="headwise", sharing="head_shared", shared_average="logits")),
+    (
+        "x G1 head-shared, average logits",
+        gate("sdpa", sharing="head_shared", shared_average="logits"),
+    ),
+    (
+        "x G2 headwise head-shared, average logits",
+        gate("value", granularity="headwise", sharing="head_shared", shared_average="logits"),
+    ),
     ("x G1 static headwise", gate("sdpa", granularity="headwise", input_dependent="false")),
     ("x G5 static", gate("dense", input_dependent="false")),
     ("x G2 additive identity", gate("value", combine="add", activation="identity")),
     ("x G1 + SDPA RMSNorm", gate("sdpa") + ["model.sdpa_output_transform=rmsnorm"]),
     # --randomize-all: static gate logits and norm weights away from their constant init.
-    ("x G1 static, randomized", gate("sdpa", input_dependent="false") + ["--randomize-all"]),
+    ("x G1 static, randomized", gate("sdpa", input_dependent="false") + [RANDOMIZE]),
     (
         "x G2 static headwise shared-logits, rand.",
-        gate("value", granularity="headwise", sharing="head_shared", shared_average="logits", input_dependent="false")
-        + ["--randomize-all"],
+        gate(
+            "value",
+            granularity="headwise",
+            sharing="head_shared",
+            shared_average="logits",
+            input_dependent="false",
+        )
+        + [RANDOMIZE],
     ),
-    ("x G5 static silu, randomized", gate("dense", input_dependent="false", activation="silu") + ["--randomize-all"]),
-    ("x SDPA RMSNorm + G1 headwise, randomized", gate("sdpa", granularity="headwise") + ["model.sdpa_output_transform=rmsnorm", "--randomize-all"]),
+    (
+        "x G5 static silu, randomized",
+        gate("dense", input_dependent="false", activation="silu") + [RANDOMIZE],
+    ),
+    (
+        "x SDPA RMSNorm + G1 headwise, randomized",
+        gate("sdpa", granularity="headwise") + ["model.sdpa_output_transform=rmsnorm", RANDOMIZE],
+    ),
 ]
 
 
