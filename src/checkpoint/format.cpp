@@ -194,7 +194,8 @@ std::string read_checkpoint_config(const std::string& path) {
 
 void write_checkpoint_file(const std::string& path, const CheckpointState& s) {
   H5File f(path, H5File::Mode::truncate);
-  for (const TensorSlot& t : s.tensors) put(f, kModel + t.name, t.shape, s.params.data() + t.offset);
+  for (const TensorSlot& t : s.tensors)
+    put(f, kModel + t.name, t.shape, s.params.data() + t.offset);
   if (!s.exp_avg.empty()) {
     for (const TensorSlot& t : s.tensors) {
       put(f, kExpAvg + t.name, t.shape, s.exp_avg.data() + t.offset);
@@ -249,13 +250,14 @@ CheckpointState read_checkpoint_file(const std::string& path,
     s.tokens_seen = get_scalar<int64_t>(*f, "train/tokens_seen");
     s.elapsed_s = get_scalar<double>(*f, "train/elapsed_s");
     for (const auto& [key, field] :
-         {std::pair{"gatedlm_version", &s.gatedlm_version},
-          std::pair{"git_commit", &s.git_commit}, std::pair{"created_utc", &s.created_utc}})
+         {std::pair{"gatedlm_version", &s.gatedlm_version}, std::pair{"git_commit", &s.git_commit},
+          std::pair{"created_utc", &s.created_utc}})
       if (f->has_attribute("/", key)) *field = f->attribute("/", key);
     for (const auto& [key, field] :
-         {std::pair{"world_size", &s.layout.world_size}, std::pair{"tensor_parallel", &s.layout.tensor},
-          std::pair{"data_parallel", &s.layout.data}, std::pair{"expert_parallel", &s.layout.expert},
-          std::pair{"zero", &s.layout.zero}})
+         {std::pair{"world_size", &s.layout.world_size},
+          std::pair{"tensor_parallel", &s.layout.tensor},
+          std::pair{"data_parallel", &s.layout.data},
+          std::pair{"expert_parallel", &s.layout.expert}, std::pair{"zero", &s.layout.zero}})
       if (f->has_attribute("/", key)) *field = std::stoll(f->attribute("/", key));
     if (!with_optimizer) return 0;
     read_tensors(*f, kExpAvg, s.tensors, s.exp_avg);

@@ -13,9 +13,14 @@ namespace gatedlm {
 namespace {
 
 // HDF5 prints its own error stack by default; we report our own one-line errors instead.
-struct SilenceHdf5 {
-  SilenceHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
-} silence_hdf5;
+// Its exit-time cleanup crashes (1.10) on a file whose close failed after a write error, and we
+// close every file ourselves, so it is switched off (must precede any other HDF5 call).
+struct ConfigureHdf5 {
+  ConfigureHdf5() {
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+} configure_hdf5;
 
 // Releases an HDF5 identifier of any kind at scope exit.
 class Handle {
@@ -158,6 +163,9 @@ H5File::H5File(const std::string& path, Mode mode) : path_(path) {
   // 1.8+ object headers and superblock carry checksums of HDF5's own metadata.
   Handle access(H5Pcreate(H5P_FILE_ACCESS));
   H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_V110);
+  // No sieve buffer: raw data goes to the file inside H5Dwrite, so a failed write (EFBIG, ENOSPC)
+  // is reported there, for the dataset at hand, not later from a close that cannot recover.
+  H5Pset_sieve_buf_size(access.get(), 0);
   file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get());
   if (file_ < 0)
     throw RuntimeFailure(with_detail(path + ": cannot create HDF5 file", hdf5_error_detail()));
@@ -182,18 +190,17 @@ void H5File::close() {
 
 namespace {
 
-void write_dataset(hid_t file, const std::string& path, const std::string& name,
-                   const Shape& shape, hid_t mem_type, hid_t file_type, const void* data) {
+void write_dataset(hid_t file, const std::string& path, const std::string& name, const Shape& shape,
+                   hid_t mem_type, hid_t file_type, const void* data) {
   Handle space(create_space(shape));
   Handle link_props(link_props_with_parents());
   Handle ds(H5Dcreate2(file, name.c_str(), file_type, space.get(), link_props.get(), H5P_DEFAULT,
                        H5P_DEFAULT));
-  std::string detail;
   herr_t status = -1;
   if (ds.ok()) status = H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-  if (status < 0) detail = hdf5_error_detail();
   if (status < 0)
-    throw RuntimeFailure(with_detail(path + ": cannot write dataset '" + name + "'", detail));
+    throw RuntimeFailure(
+        with_detail(path + ": cannot write dataset '" + name + "'", hdf5_error_detail()));
 }
 
 Handle open_dataset(hid_t file, const std::string& path, const std::string& name) {
@@ -212,8 +219,8 @@ std::vector<T> read_dataset(hid_t file, const std::string& path, const std::stri
   const Shape shape = shape_of_space(space.get());
   std::vector<T> out(static_cast<size_t>(shape_numel(shape)));
   if (H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
-    throw InputError(with_detail(path + ": dataset '" + name + "' cannot be read",
-                                 hdf5_error_detail()));
+    throw InputError(
+        with_detail(path + ": dataset '" + name + "' cannot be read", hdf5_error_detail()));
   if (shape_out) *shape_out = shape;
   return out;
 }
@@ -275,13 +282,13 @@ std::vector<std::byte> H5File::read_bytes(const std::string& name, H5DatasetInfo
     throw InputError(path_ + ": dataset '" + name + "' has an unsupported element type");
   if (info.type == H5Type::text && H5Tis_variable_str(file_type.get()) > 0)
     throw InputError(path_ + ": dataset '" + name + "' is a variable-length string");
-  const size_t element = info.type == H5Type::text ? H5Tget_size(file_type.get())
-                                                   : h5_type_size(info.type);
+  const size_t element =
+      info.type == H5Type::text ? H5Tget_size(file_type.get()) : h5_type_size(info.type);
   std::vector<std::byte> out(static_cast<size_t>(shape_numel(info.shape)) * element);
   const hid_t mem_type = info.type == H5Type::text ? file_type.get() : mem_type_of(info.type);
   if (H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
-    throw InputError(with_detail(path_ + ": dataset '" + name + "' cannot be read",
-                                 hdf5_error_detail()));
+    throw InputError(
+        with_detail(path_ + ": dataset '" + name + "' cannot be read", hdf5_error_detail()));
   if (info_out) *info_out = info;
   return out;
 }
@@ -310,8 +317,8 @@ std::vector<std::string> H5File::list(const std::string& group) const {
   H5G_info_t info;
   if (H5Gget_info(g.get(), &info) < 0) return names;
   for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t len = H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr,
-                                           0, H5P_DEFAULT);
+    const ssize_t len =
+        H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     if (len < 0) continue;
     std::string name(static_cast<size_t>(len), '\0');
     H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), len + 1,
@@ -329,8 +336,8 @@ std::vector<H5DatasetInfo> H5File::datasets() const {
       const std::string full = group == "/" ? child : group + "/" + child;
       Handle obj(H5Oopen(file_, full.c_str(), H5P_DEFAULT));
       if (!obj.ok())
-        throw InputError(with_detail(path_ + ": object '" + full + "' cannot be opened",
-                                     hdf5_error_detail()));
+        throw InputError(
+            with_detail(path_ + ": object '" + full + "' cannot be opened", hdf5_error_detail()));
       const H5I_type_t kind = H5Iget_type(obj.get());
       if (kind == H5I_GROUP) walk(full);
       if (kind == H5I_DATASET) out.push_back(info(full));
@@ -417,9 +424,9 @@ std::string H5File::attribute(const std::string& object, const std::string& key)
     value.resize(std::strlen(value.c_str()));
   }
   if (status < 0)
-    throw InputError(with_detail(path_ + ": attribute '" + key + "' on '" + object +
-                                     "' cannot be read",
-                                 hdf5_error_detail()));
+    throw InputError(
+        with_detail(path_ + ": attribute '" + key + "' on '" + object + "' cannot be read",
+                    hdf5_error_detail()));
   return value;
 }
 

@@ -28,13 +28,13 @@ std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
     if (fs::exists(fs::path(latest) / kCheckpointMarker, ec))
       candidates.push_back(latest);
     else
-      spdlog::warn("{}/{} names {}, which is missing or incomplete; falling back to the newest "
-                   "complete checkpoint",
-                   checkpoints_root(run_dir), kLatestFile, latest);
+      spdlog::warn(
+          "{}/{} names {}, which is missing or incomplete; falling back to the newest "
+          "complete checkpoint",
+          checkpoints_root(run_dir), kLatestFile, latest);
   }
   for (auto it = complete.rbegin(); it != complete.rend(); ++it)
-    if (fs::path(it->dir).filename() != fs::path(latest).filename())
-      candidates.push_back(it->dir);
+    if (fs::path(it->dir).filename() != fs::path(latest).filename()) candidates.push_back(it->dir);
   if (candidates.empty()) return std::nullopt;
 
   std::string first_problem;
@@ -49,8 +49,10 @@ std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
       if (first_problem.empty()) first_problem = e.what();
     }
   }
-  throw InputError(checkpoints_root(run_dir) + ": no usable checkpoint to resume from; the newest "
-                   "is damaged: " + first_problem);
+  throw InputError(checkpoints_root(run_dir) +
+                   ": no usable checkpoint to resume from; the newest "
+                   "is damaged: " +
+                   first_problem);
 }
 
 ResumePoint load_resume_point(const std::string& path, const std::vector<ParamInfo>& expected) {

@@ -40,7 +40,8 @@ std::vector<std::string> apply_retention(const std::string& run_dir,
       }
     }
     fs::remove_all(target, ec);
-    if (ec) spdlog::warn("checkpoint retention: cannot remove {}: {}", target.string(), ec.message());
+    if (ec)
+      spdlog::warn("checkpoint retention: cannot remove {}: {}", target.string(), ec.message());
     deleted.push_back(dir.string());
   };
 

@@ -4,16 +4,16 @@
 
 namespace gatedlm {
 
-CheckpointState snapshot_training(ParameterSet& params, AdamW& optimizer,
-                                  const TrainingProgress& progress, const NamedLoaders& loaders,
-                                  const std::string& config_yaml, const ParallelLayout& layout) {
-  CheckpointState s;
+void snapshot_training(ParameterSet& params, AdamW& optimizer, const TrainingProgress& progress,
+                       const NamedLoaders& loaders, const std::string& config_yaml,
+                       const ParallelLayout& layout, CheckpointState& s) {
   s.step = progress.step;
   s.tokens_seen = progress.tokens_seen;
   s.elapsed_s = progress.elapsed_s;
   s.last_lr = progress.last_lr;
   s.schedule_total_steps = progress.total_steps;
   s.seed = progress.seed;
+  s.tensors.clear();
   for (const ParamInfo& p : params.infos()) s.tensors.push_back({p.name, p.shape, p.offset});
   const int64_t n = params.numel();
   Backend& be = params.backend();
@@ -24,11 +24,12 @@ CheckpointState snapshot_training(ParameterSet& params, AdamW& optimizer,
   be.to_host(s.exp_avg.data(), optimizer.first_moment().data(), n);
   be.to_host(s.exp_avg_sq.data(), optimizer.second_moment().data(), n);
   s.optimizer_step = optimizer.steps_taken();
+  s.loaders.clear();
   for (const auto& [name, loader] : loaders)
     if (loader) s.loaders.emplace_back(name, loader->state());
+  s.rng_streams.clear();
   s.config_yaml = config_yaml;
   s.layout = layout;
-  return s;
 }
 
 void restore_training(const CheckpointState& state, ParameterSet& params, AdamW& optimizer) {

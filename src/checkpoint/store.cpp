@@ -123,8 +123,8 @@ std::string commit_checkpoint(const std::string& run_dir, const CheckpointState&
     fs::remove_all(tmp_dir, ec);
     fs::remove_all(trash_dir, ec);
     if (!fs::create_directory(tmp_dir, ec) || ec)
-      throw RuntimeFailure(tmp_dir.string() + ": cannot create: " +
-                           (ec ? ec.message() : "it exists"));
+      throw RuntimeFailure(tmp_dir.string() +
+                           ": cannot create: " + (ec ? ec.message() : "it exists"));
     write_checkpoint_file((tmp_dir / kCheckpointFile).string(), state);
     write_file_durably((tmp_dir / "config.yaml").string(), state.config_yaml);
     fsync_path((tmp_dir / kCheckpointFile).string());
@@ -140,8 +140,7 @@ std::string commit_checkpoint(const std::string& run_dir, const CheckpointState&
                          " (earlier checkpoints are intact)");
   }
   try {
-    write_file_durably((final_dir / kCheckpointMarker).string(),
-                       std::to_string(state.step) + "\n");
+    write_file_durably((final_dir / kCheckpointMarker).string(), std::to_string(state.step) + "\n");
     fsync_path(final_dir.string());
     const fs::path latest_tmp = root / ".latest.tmp";
     write_file_durably(latest_tmp.string(), name + "\n");

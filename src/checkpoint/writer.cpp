@@ -35,18 +35,29 @@ std::string CheckpointWriter::save(CheckpointState state) {
       (std::filesystem::path(checkpoints_root(run_dir_)) / checkpoint_dir_name(state.step))
           .string();
   if (!async_) {
-    write(state);
+    try {
+      write(state);
+    } catch (...) {
+      spare_ = std::move(state);
+      throw;
+    }
+    spare_ = std::move(state);
     return dir;
   }
-  auto owned = std::make_shared<CheckpointState>(std::move(state));
-  thread_ = std::thread([this, owned] {
+  thread_ = std::thread([this, owned = std::move(state)]() mutable {
     try {
-      write(*owned);
+      write(owned);
     } catch (...) {
       error_ = std::current_exception();
     }
+    spare_ = std::move(owned);
   });
   return dir;
+}
+
+CheckpointState CheckpointWriter::take_buffers() {
+  if (thread_.joinable()) return {};
+  return std::move(spare_);
 }
 
 void CheckpointWriter::write(const CheckpointState& state) {

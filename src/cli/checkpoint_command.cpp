@@ -59,7 +59,8 @@ int inspect(const std::string& path, bool json) {
   std::printf("file %s, %.1f MiB\n", s.file.c_str(),
               static_cast<double>(std::filesystem::file_size(s.file)) / (1 << 20));
   std::printf("\nmetadata:\n");
-  for (const auto& [key, value] : s.metadata) std::printf("  %-16s %s\n", key.c_str(), value.c_str());
+  for (const auto& [key, value] : s.metadata)
+    std::printf("  %-16s %s\n", key.c_str(), value.c_str());
   int64_t model_tensors = 0, model_numel = 0, moments = 0;
   std::printf("\nmodel tensors:\n");
   for (const H5DatasetInfo& d : s.datasets) {

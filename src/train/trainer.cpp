@@ -9,6 +9,7 @@
 #include "gatedlm/backend/cpu/cpu_backend.h"
 #include "gatedlm/checkpoint/resume.h"
 #include "gatedlm/checkpoint/snapshot.h"
+#include "gatedlm/checkpoint/store.h"
 #include "gatedlm/checkpoint/writer.h"
 #include "gatedlm/config/loader.h"
 #include "gatedlm/core/error.h"
@@ -43,6 +44,32 @@ void restore_loaders(const ResumePoint& point, BatchLoader& train, BatchLoader* 
       spdlog::warn("val loader state not restored: {}", e.what());
     }
   }
+}
+
+// Lines logged after the resumed step belong to a timeline that was lost (a kill -9 after the
+// last checkpoint, or a fallback past a damaged one); the resumed run writes those steps again.
+// Dropping them keeps one line per step. Everything up to the step stays byte for byte.
+void drop_metrics_after(const fs::path& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  int64_t dropped = 0;
+  while (std::getline(in, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.contains("step") && j["step"].is_number() &&
+        j["step"].get<int64_t>() > step) {
+      ++dropped;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  in.close();
+  if (dropped == 0) return;
+  const fs::path tmp = path.string() + ".tmp";
+  write_file_durably(tmp.string(), kept);
+  fs::rename(tmp, path);
+  spdlog::warn("{}: dropped {} lines logged after step {}; those steps run again", path.string(),
+               dropped, step);
 }
 
 }  // namespace
@@ -95,9 +122,10 @@ TrainSummary Trainer::run() {
     summary.resumed_from_step = start_step;
     summary.checkpoint = resume->dir;
     if (state.seed != tc.seed)
-      spdlog::warn("train.seed is {} but the checkpoint was written with seed {}; the data "
-                   "stream continues from the checkpoint",
-                   tc.seed, state.seed);
+      spdlog::warn(
+          "train.seed is {} but the checkpoint was written with seed {}; the data "
+          "stream continues from the checkpoint",
+          tc.seed, state.seed);
     if (state.schedule_total_steps != tc.steps)
       spdlog::info("train.steps changed from {} to {}: the LR schedule follows the new total",
                    state.schedule_total_steps, tc.steps);
@@ -109,6 +137,7 @@ TrainSummary Trainer::run() {
     if (!out) throw RuntimeFailure(run_dir_ + "/config.yaml: cannot write");
   }
   // A resumed run continues its metrics file; a fresh one starts it over.
+  if (resume) drop_metrics_after(fs::path(run_dir_) / "metrics.jsonl", start_step);
   MetricsWriter metrics((fs::path(run_dir_) / "metrics.jsonl").string(), resume.has_value());
   if (start_step >= tc.steps) {
     spdlog::info("the run is already at step {} of {}: nothing to do", start_step, tc.steps);
@@ -118,10 +147,11 @@ TrainSummary Trainer::run() {
   const double flops_per_token = model.training_flops_per_token(tc.seq_len);
   const double peak_gflops = backend_.device() == Device::cpu ? measure_sgemm_gflops() : 0.0;
   const int64_t tokens_per_step = tc.micro_batch_size * tc.seq_len * tc.grad_accum_steps;
-  spdlog::info("model: {} parameters, {:.2f} GFLOP per step; {} tokens per step; sgemm peak {:.0f} "
-               "GFLOP/s on {} threads",
-               model.params().numel(), flops_per_token * tokens_per_step / 1e9, tokens_per_step,
-               peak_gflops, cpu_threads());
+  spdlog::info(
+      "model: {} parameters, {:.2f} GFLOP per step; {} tokens per step; sgemm peak {:.0f} "
+      "GFLOP/s on {} threads",
+      model.params().numel(), flops_per_token * tokens_per_step / 1e9, tokens_per_step, peak_gflops,
+      cpu_threads());
 
   auto run_eval = [&](int64_t step) {
     if (!val_loader) return;
@@ -148,8 +178,8 @@ TrainSummary Trainer::run() {
     ModelAnalysis analysis;
     analysis.reset(config_.model.num_hidden_layers,
                    config_.model.attention_gate.position != GatePosition::none);
-    model.forward(analysis_batch.inputs.data(), analysis_batch.targets.data(),
-                  analysis_batch.batch, analysis_batch.seq_len, &analysis);
+    model.forward(analysis_batch.inputs.data(), analysis_batch.targets.data(), analysis_batch.batch,
+                  analysis_batch.seq_len, &analysis);
     const nlohmann::json a = analysis_to_json(analysis);
     metrics.write({{"step", step},
                    {"first_token_attn", a["first_token_attn"]},
@@ -173,12 +203,12 @@ TrainSummary Trainer::run() {
     spdlog::error("{}; training continues (checkpoint.on_write_failure: continue)", e.what());
   };
   auto save = [&](int64_t steps_done, bool must_succeed) {
+    const Stopwatch stall;  // what training waits: an unfinished earlier save, the snapshot, ...
     try {
       writer.wait();  // an earlier background save's failure surfaces here
     } catch (const RuntimeFailure& e) {
       on_save_failure(e, must_succeed);
     }
-    const Stopwatch stall;
     try {
       TrainingProgress progress;
       progress.step = steps_done;
@@ -188,9 +218,10 @@ TrainSummary Trainer::run() {
       progress.total_steps = tc.steps;
       progress.seed = tc.seed;
       const NamedLoaders loaders = {{"train", train_loader.get()}, {"val", val_loader.get()}};
-      summary.checkpoint =
-          writer.save(snapshot_training(model.params(), optimizer, progress, loaders, config_yaml,
-                                        ParallelLayout{}));
+      CheckpointState snapshot = writer.take_buffers();
+      snapshot_training(model.params(), optimizer, progress, loaders, config_yaml, ParallelLayout{},
+                        snapshot);
+      summary.checkpoint = writer.save(std::move(snapshot));
       spdlog::info("checkpoint step {}: training paused {:.1f} ms ({})", steps_done,
                    stall.seconds() * 1e3, writer.async() ? "async" : "sync");
       if (must_succeed) writer.wait();
@@ -246,8 +277,8 @@ TrainSummary Trainer::run() {
         spdlog::info(
             "step {:>6}/{} | loss {:.4f} | lr {:.2e} | gnorm {:.3f} | {} tok/s | MFU {:.0f}% "
             "| ETA {}",
-            step + 1, tc.steps, loss_sum_window / window_steps, lr, grad_norm,
-            format_count(tok_s), 100.0 * mfu, format_duration(eta));
+            step + 1, tc.steps, loss_sum_window / window_steps, lr, grad_norm, format_count(tok_s),
+            100.0 * mfu, format_duration(eta));
         summary.tokens_per_s = tok_s;
         window.restart();
         window_tokens = 0;
@@ -261,9 +292,10 @@ TrainSummary Trainer::run() {
       // Preemption: the step is complete; eval and analysis wait for the resumed run.
       save(step + 1, true);
       summary.stopped_by = StopSignals::name(stop_signal);
-      spdlog::warn("{} received: stopped after step {} with checkpoint {}; rerun the same command "
-                   "to resume",
-                   summary.stopped_by, step + 1, summary.checkpoint);
+      spdlog::warn(
+          "{} received: stopped after step {} with checkpoint {}; rerun the same command "
+          "to resume",
+          summary.stopped_by, step + 1, summary.checkpoint);
       return summary;
     }
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) continue;

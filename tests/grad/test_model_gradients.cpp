@@ -32,6 +32,8 @@ struct ModelCase {
   std::string name;
   ModelConfig config;
 };
+// Keeps test names readable (and ctest's discovered names free of byte dumps).
+void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
 
 // Every parameter random (norm weights around 1, static gate logits around 1) so no gradient
 // path is hidden behind a constant start. Static logits sit away from 0 because a gate near 0

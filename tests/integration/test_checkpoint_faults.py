@@ -33,6 +33,9 @@ def test_flipped_byte(tmp, data, source):
     assert "is damaged" in out.output and TENSOR in out.output, out.output
     assert f"resuming from {checkpoint_dir(run_dir, 4)} instead" in out.output, out.output
     assert "at step 4" in out.output
+    # Steps 5 and 6 of the lost timeline leave metrics.jsonl; the resumed run logs them again.
+    assert "dropped 2 lines logged after step 4" in out.output, out.output
+    assert sorted(loss_texts(run_dir)) == list(range(1, 9))
     verify(run_dir)  # step 6 was written again, then 8
     verify(checkpoint_dir(run_dir, 6))
 

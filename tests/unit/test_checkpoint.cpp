@@ -198,8 +198,7 @@ TEST_F(CheckpointTest, ModelMismatchIsInputErrorNamingTheFirstTensor) {
   infos.push_back(infos[1]);
   infos.back().name = "lm_head.weight";
   message = error_of<InputError>(read);
-  EXPECT_NE(message.find("'lm_head.weight' of the model is missing"), std::string::npos)
-      << message;
+  EXPECT_NE(message.find("'lm_head.weight' of the model is missing"), std::string::npos) << message;
 
   infos = infos_of(ref);
   infos.pop_back();
@@ -278,6 +277,12 @@ TEST_F(CheckpointTest, FailedWriteIsAClearErrorAndKeepsThePreviousCheckpoint) {
        verify_checkpoint_file((fs::path(read_latest(run)) / kCheckpointFile).string()))
     EXPECT_EQ(c.problem, "") << c.dataset;
   EXPECT_FALSE(fs::exists(fs::path(checkpoints_root(run)) / ".tmp_step_00000004"));
+  // With room again, the next save works (HDF5 is still usable after the failed file).
+  commit_checkpoint(run, big);
+  EXPECT_EQ(fs::path(read_latest(run)).filename(), "step_00000004");
+  for (const DatasetCheck& c :
+       verify_checkpoint_file((fs::path(read_latest(run)) / kCheckpointFile).string()))
+    EXPECT_EQ(c.problem, "") << c.dataset;
 }
 
 TEST_F(CheckpointTest, AutoResumeFallsBackPastADamagedLatest) {
@@ -300,14 +305,15 @@ TEST_F(CheckpointTest, AutoResumeFallsBackPastADamagedLatest) {
   // A changed model is not damage: it stops the search.
   std::vector<ParamInfo> other = infos;
   other[0].shape = {5, 3};
-  EXPECT_NE(error_of<InputError>([&] { find_resume_point(run, other); })
-                .find("'model.embed_tokens.weight' has shape"),
+  EXPECT_NE(error_of<InputError>([&] {
+              find_resume_point(run, other);
+            }).find("'model.embed_tokens.weight' has shape"),
             std::string::npos);
 
   fs::resize_file(fs::path(checkpoints_root(run)) / "step_00000002" / kCheckpointFile, 1000);
-  EXPECT_NE(error_of<InputError>([&] { find_resume_point(run, infos); })
-                .find("no usable checkpoint"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of<InputError>([&] { find_resume_point(run, infos); }).find("no usable checkpoint"),
+      std::string::npos);
 }
 
 TEST_F(CheckpointTest, AsyncWriterSavesInTheBackgroundAndReportsFailures) {

@@ -30,7 +30,7 @@ Config load_checkpoint_config(const std::string& checkpoint_dir);
 struct CheckpointSummary {
   std::string dir;
   std::string file;
-  bool complete = false;  // the COMPLETE marker exists
+  bool complete = false;                                      // the COMPLETE marker exists
   std::vector<std::pair<std::string, std::string>> metadata;  // root attributes
   std::vector<H5DatasetInfo> datasets;
 };

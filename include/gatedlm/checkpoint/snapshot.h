@@ -25,9 +25,11 @@ struct TrainingProgress {
 
 using NamedLoaders = std::vector<std::pair<std::string, const BatchLoader*>>;
 
-CheckpointState snapshot_training(ParameterSet& params, AdamW& optimizer,
-                                  const TrainingProgress& progress, const NamedLoaders& loaders,
-                                  const std::string& config_yaml, const ParallelLayout& layout);
+// Fills `into`, reusing its buffers when they already have the right size (no allocation, no
+// page faults: the copy is the whole cost, which is an async save's stall).
+void snapshot_training(ParameterSet& params, AdamW& optimizer, const TrainingProgress& progress,
+                       const NamedLoaders& loaders, const std::string& config_yaml,
+                       const ParallelLayout& layout, CheckpointState& into);
 
 // Copies parameters, moments and AdamW's step back (the state must match the parameters' layout,
 // as read_checkpoint_file checked). Loaders are restored by the caller, which owns them.

@@ -17,7 +17,7 @@ inline constexpr const char* kCheckpointMarker = "COMPLETE";
 inline constexpr const char* kCheckpointFile = "model.h5";
 inline constexpr const char* kLatestFile = "latest";
 
-std::string checkpoint_dir_name(int64_t step);          // "step_00000012"
+std::string checkpoint_dir_name(int64_t step);             // "step_00000012"
 std::string checkpoints_root(const std::string& run_dir);  // RUN/checkpoints
 
 struct CheckpointEntry {

@@ -26,6 +26,9 @@ class CheckpointWriter {
   std::string save(CheckpointState state);
   // Blocks until the save in flight (if any) is done and rethrows its failure, once.
   void wait();
+  // Host buffers to snapshot into: those of the last finished save, so that repeated saves reuse
+  // memory that is already allocated and paged in. Empty while a save is in flight.
+  CheckpointState take_buffers();
   bool async() const { return async_; }
 
  private:
@@ -36,6 +39,7 @@ class CheckpointWriter {
   bool async_;
   std::thread thread_;
   std::exception_ptr error_;
+  CheckpointState spare_;  // written by the writing thread only before it ends
 };
 
 }  // namespace gatedlm

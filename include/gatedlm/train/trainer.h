@@ -19,7 +19,7 @@ struct TrainSummary {
   double final_loss = 0.0;
   double final_val_loss = -1.0;  // < 0 when there is no val data
   double tokens_per_s = 0.0;
-  std::string checkpoint;         // the last checkpoint written
+  std::string checkpoint;          // the last checkpoint written
   int64_t resumed_from_step = -1;  // -1 = a fresh start
   std::string stopped_by;          // the signal that stopped the run early, else ""
 };
