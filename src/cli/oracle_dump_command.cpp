@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "gatedlm/checkpoint/h5_file.h"
 #include "gatedlm/config/loader.h"
+#include "gatedlm/model/rope.h"
 #include "gatedlm/model/transformer.h"
 #include "gatedlm/optim/adamw.h"
 #include "gatedlm/optim/schedule.h"
@@ -139,6 +140,23 @@ Command add_oracle_dump_command(CLI::App& app) {
               file.write_floats("steps/lr", {S}, lrs.data());
               file.write_floats("steps/grad_norm", {S}, norms.data());
               write_params(file, "final", model.params(), false);
+            }
+            // RoPE as the model built it for train.seq_len (tests/reference/test_rope_scaling.py):
+            // inv_freq in double, the float tables the kernels read, and yarn's untruncated range.
+            {
+              const ModelConfig& mc = config.model;
+              const RopeParameters rope =
+                  compute_rope_parameters(mc.head_dim, mc.rope_theta, mc.rope_scaling, T);
+              const int64_t half = mc.head_dim / 2;
+              file.write_doubles("rope/inv_freq", {half}, rope.inv_freq.data());
+              file.write_doubles("rope/attention_scaling", {}, &rope.attention_scaling);
+              std::vector<float> cos_t, sin_t;
+              build_rope_tables(rope, T, cos_t, sin_t);
+              file.write_floats("rope/cos", {T, half}, cos_t.data());
+              file.write_floats("rope/sin", {T, half}, sin_t.data());
+              const RopeParameters untruncated = compute_rope_parameters(
+                  mc.head_dim, mc.rope_theta, mc.rope_scaling, T, /*truncate=*/false);
+              file.write_doubles("rope/inv_freq_untruncated", {half}, untruncated.inv_freq.data());
             }
             return 0;
           }};

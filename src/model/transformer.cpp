@@ -4,6 +4,7 @@
 #include <string>
 
 #include "gatedlm/model/linear.h"
+#include "gatedlm/model/rope.h"
 
 namespace gatedlm {
 
@@ -44,16 +45,11 @@ void Transformer::init_weights(uint64_t seed) {
 
 void Transformer::build_rope(int64_t seq_len) {
   const int64_t half = config_.head_dim / 2;
-  std::vector<float> cos_host(seq_len * half), sin_host(seq_len * half);
-  for (int64_t t = 0; t < seq_len; ++t) {
-    for (int64_t i = 0; i < half; ++i) {
-      const double inv_freq =
-          std::pow(config_.rope_theta, -2.0 * static_cast<double>(i) / config_.head_dim);
-      const double angle = static_cast<double>(t) * inv_freq;
-      cos_host[t * half + i] = static_cast<float>(std::cos(angle));
-      sin_host[t * half + i] = static_cast<float>(std::sin(angle));
-    }
-  }
+  // Rebuilt whenever seq_len changes: dynamic NTK depends on the window length.
+  const RopeParameters rope =
+      compute_rope_parameters(config_.head_dim, config_.rope_theta, config_.rope_scaling, seq_len);
+  std::vector<float> cos_host, sin_host;
+  build_rope_tables(rope, seq_len, cos_host, sin_host);
   rope_.cos = backend_.empty({seq_len, half});
   rope_.sin = backend_.empty({seq_len, half});
   backend_.from_host(rope_.cos.data(), cos_host.data(), seq_len * half);

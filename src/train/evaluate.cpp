@@ -1,5 +1,7 @@
 #include "gatedlm/train/evaluate.h"
 
+#include <algorithm>
+
 namespace gatedlm {
 
 EvalResult evaluate(Transformer& model, BatchLoader& loader, int64_t batches,
@@ -11,17 +13,43 @@ EvalResult evaluate(Transformer& model, BatchLoader& loader, int64_t batches,
   EvalResult result;
   TokenBatch batch;
   double weighted = 0.0;
+  int64_t position_count = 0;  // windows seen (every batch has the same seq_len)
   for (int64_t i = 0; i < batches; ++i) {
     loader.next(batch);
     const int64_t tokens = batch.batch * batch.seq_len;
     const double loss = model.forward(batch.inputs.data(), batch.targets.data(), batch.batch,
                                      batch.seq_len, analysis);
     weighted += static_cast<double>(loss) * tokens;
+    const float* token_losses = model.token_losses();
+    result.position_loss.resize(static_cast<size_t>(batch.seq_len), 0.0);
+    for (int64_t b = 0; b < batch.batch; ++b)
+      for (int64_t t = 0; t < batch.seq_len; ++t)
+        result.position_loss[t] += token_losses[b * batch.seq_len + t];
+    position_count += batch.batch;
     result.tokens += tokens;
     ++result.batches;
   }
   result.loss = result.tokens ? weighted / result.tokens : 0.0;
+  for (double& l : result.position_loss) l /= static_cast<double>(position_count);
   return result;
+}
+
+std::vector<PositionBucket> position_buckets(const std::vector<double>& position_loss,
+                                             int64_t buckets) {
+  const int64_t T = static_cast<int64_t>(position_loss.size());
+  std::vector<PositionBucket> out;
+  if (T == 0 || buckets <= 0) return out;
+  buckets = std::min(buckets, T);
+  for (int64_t k = 0; k < buckets; ++k) {
+    PositionBucket b;
+    b.start = k * T / buckets;
+    b.end = (k + 1) * T / buckets;
+    double sum = 0.0;
+    for (int64_t t = b.start; t < b.end; ++t) sum += position_loss[t];
+    b.loss = sum / static_cast<double>(b.end - b.start);
+    out.push_back(b);
+  }
+  return out;
 }
 
 nlohmann::json analysis_to_json(const ModelAnalysis& a) {

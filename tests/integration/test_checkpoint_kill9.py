@@ -14,7 +14,7 @@ import time
 from checkpoint_util import (ENV, complete_steps, latest_dir, loss_texts, make_shard, train,
                              train_args, verify, work_dir)
 
-ROUNDS = 24
+ROUNDS = 22
 # A large vocabulary (a 12 MB checkpoint for little compute per step), so saves take most of the
 # time.
 BIGGER = {"model__vocab_size": 16384}
@@ -32,22 +32,29 @@ def main():
             args = train_args(data, 100000, checkpoint__interval=1, checkpoint__keep_last=2,
                               checkpoint__keep_every=25, checkpoint__async=round_ % 3 == 2,
                               train__log_interval=10, **BIGGER) + ["--run-dir", run_dir]
+            root = os.path.join(run_dir, "checkpoints")
+            before = set(os.listdir(root)) if os.path.isdir(root) else set()
             proc = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE, text=True)
-            # The first save comes after start-up; later rounds resume and save at once.
-            time.sleep(rng.uniform(0.6, 1.6))
+            # Start-up time varies with the machine's load: wait for this process's first save
+            # to begin (a new name in checkpoints/), then kill at a random moment after it.
+            deadline = time.time() + 120
+            while not (set(os.listdir(root)) if os.path.isdir(root) else set()) - before - {
+                    "latest", ".latest.tmp"}:
+                assert proc.poll() is None and time.time() < deadline, proc.communicate()[1]
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.4))
             proc.send_signal(signal.SIGKILL)
             _, err = proc.communicate()
-            assert proc.returncode == -signal.SIGKILL, f"round {round_}: exit {proc.returncode}\n{err}"
-            root = os.path.join(run_dir, "checkpoints")
-            if os.path.isdir(root) and any(
+            assert proc.returncode == -signal.SIGKILL, f"round {round_}: {proc.returncode}\n{err}"
+            if any(
                     n.startswith(".") and n != ".latest.tmp" or
                     n.startswith("step_") and not os.path.exists(os.path.join(root, n, "COMPLETE"))
                     for n in os.listdir(root)):
                 mid_save += 1
             if not os.path.exists(os.path.join(root, "latest")):
-                assert round_ < 3, "no checkpoint after several rounds"
-                continue
+                assert not latest_steps, "`latest` disappeared"
+                continue  # killed inside the very first save: nothing to resume yet
             latest = latest_dir(run_dir)
             assert os.path.exists(os.path.join(latest, "COMPLETE")), latest
             verify(run_dir)
@@ -55,7 +62,7 @@ def main():
             # Every complete checkpoint, not only `latest`, passes.
             for step in complete_steps(run_dir):
                 verify(os.path.join(run_dir, "checkpoints", f"step_{step:08d}"))
-        assert len(latest_steps) >= ROUNDS - 3
+        assert len(latest_steps) >= ROUNDS // 2, latest_steps
         assert latest_steps == sorted(latest_steps) and latest_steps[-1] > latest_steps[0], \
             latest_steps
         # The survivor resumes cleanly and finishes.

@@ -10,7 +10,7 @@ import time
 from checkpoint_util import (ENV, assert_same_tensors, checkpoint_dir, latest_dir, loss_texts,
                              make_shard, train, train_args, verify, work_dir)
 
-STEPS = 60
+STEPS = 40
 
 
 def start(run_dir, data, steps=STEPS, **overrides):

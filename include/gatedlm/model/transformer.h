@@ -35,6 +35,8 @@ class Transformer {
                          int64_t seq_len, float loss_weight);
 
   const Tensor& logits() const { return logits_; }  // [batch*seq_len, vocab] after forward()
+  // Host copy of the per-token losses [batch*seq_len] of the last forward (row b*T + t).
+  const float* token_losses() const { return host_losses_.data(); }
   ParameterSet& params() { return params_; }
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return backend_; }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "gatedlm/data/loader.h"
 #include "gatedlm/model/instrumentation.h"
@@ -14,7 +15,17 @@ struct EvalResult {
   double loss = 0.0;  // mean over all targets
   int64_t batches = 0;
   int64_t tokens = 0;
+  std::vector<double> position_loss;  // [seq_len]: mean loss of the targets at each position
 };
+
+// Mean of position_loss over K contiguous buckets, bucket k = [k*T/K, (k+1)*T/K) (sizes differ
+// by at most one when K does not divide T; K is capped at T).
+struct PositionBucket {
+  int64_t start = 0, end = 0;
+  double loss = 0.0;
+};
+std::vector<PositionBucket> position_buckets(const std::vector<double>& position_loss,
+                                             int64_t buckets);
 
 // Mean loss over the loader's first `batches` batches (the loader is reset first; sequential
 // loaders thus give the interfaces' windows [i*T, i*T+T]). With `analysis`, also accumulates

@@ -1,0 +1,373 @@
+#include "gatedlm/checkpoint/hf_layout.h"
+
+#include <map>
+#include <set>
+
+#include "gatedlm/core/error.h"
+
+namespace gatedlm {
+namespace {
+
+bool gated(const ModelConfig& m) { return m.attention_gate.position == GatePosition::sdpa; }
+bool headwise(const ModelConfig& m) {
+  return m.attention_gate.granularity == GateGranularity::headwise;
+}
+int64_t gate_width(const ModelConfig& m) {
+  return headwise(m) ? m.num_attention_heads : m.num_attention_heads * m.head_dim;
+}
+std::string layer_prefix(int64_t l) { return "model.layers." + std::to_string(l) + "."; }
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+const char* position_label(GatePosition p) {
+  switch (p) {
+    case GatePosition::value:
+      return "G2 (value)";
+    case GatePosition::key:
+      return "G3 (key)";
+    case GatePosition::query:
+      return "G4 (query)";
+    case GatePosition::dense:
+      return "G5 (dense)";
+    default:
+      return "G1 (sdpa)";
+  }
+}
+
+}  // namespace
+
+std::string hf_unsupported_reason(const ModelConfig& m) {
+  const AttentionGateConfig& g = m.attention_gate;
+  const std::string no_code =
+      " has no public Hugging Face modelling code (the official "
+      "modeling_qwen3.py expresses only the G1 gate: sigmoid, "
+      "multiplicative, input-dependent, head-specific)";
+  if (m.moe) return "model.moe: MoE export (Qwen3-MoE layout) is not implemented yet";
+  if (!m.qk_norm)
+    return "model.qk_norm=false has no Hugging Face Qwen3 layout (Qwen3 always applies QK-norm)";
+  if (m.sdpa_output_transform != SdpaOutputTransform::none)
+    return "model.sdpa_output_transform (a paper control)" + no_code;
+  if (g.position == GatePosition::none) return "";
+  if (g.position != GatePosition::sdpa)
+    return std::string("model.attention_gate.position: a ") + position_label(g.position) + " gate" +
+           no_code;
+  if (!g.input_dependent)
+    return "model.attention_gate.input_dependent=false (static gate)" + no_code;
+  if (g.sharing != GateSharing::head_specific)
+    return "model.attention_gate.sharing=head_shared" + no_code;
+  if (g.combine != GateCombine::multiply) return "model.attention_gate.combine=add" + no_code;
+  if (g.activation != GateActivation::sigmoid)
+    return "model.attention_gate.activation other than sigmoid" + no_code;
+  if (m.num_key_value_heads <= 0 || m.num_attention_heads % m.num_key_value_heads != 0)
+    return "num_attention_heads must be a multiple of num_key_value_heads";
+  return "";
+}
+
+std::vector<std::pair<std::string, Shape>> gatedlm_tensor_specs(const ModelConfig& m) {
+  const int64_t C = m.hidden_size, D = m.head_dim, q = m.num_attention_heads * D,
+                kv = m.num_key_value_heads * D;
+  std::vector<std::pair<std::string, Shape>> out;
+  out.push_back({"model.embed_tokens.weight", {m.vocab_size, C}});
+  for (int64_t l = 0; l < m.num_hidden_layers; ++l) {
+    const std::string p = layer_prefix(l), a = p + "self_attn.";
+    out.push_back({p + "input_layernorm.weight", {C}});
+    out.push_back({p + "post_attention_layernorm.weight", {C}});
+    out.push_back({a + "q_proj.weight", {q, C}});
+    out.push_back({a + "k_proj.weight", {kv, C}});
+    out.push_back({a + "v_proj.weight", {kv, C}});
+    if (gated(m)) out.push_back({a + "gate_proj.weight", {gate_width(m), C}});
+    out.push_back({a + "o_proj.weight", {C, q}});
+    if (m.qk_norm) {
+      out.push_back({a + "q_norm.weight", {D}});
+      out.push_back({a + "k_norm.weight", {D}});
+    }
+    out.push_back({p + "mlp.gate_proj.weight", {m.intermediate_size, C}});
+    out.push_back({p + "mlp.up_proj.weight", {m.intermediate_size, C}});
+    out.push_back({p + "mlp.down_proj.weight", {C, m.intermediate_size}});
+  }
+  out.push_back({"model.norm.weight", {C}});
+  if (!m.tie_word_embeddings) out.push_back({"lm_head.weight", {m.vocab_size, C}});
+  return out;
+}
+
+// Row blocks of the widened q_proj: per KV group k, G query heads' D rows each, then the
+// group's gate rows (G or G*D). Pack and unpack walk the same blocks.
+namespace {
+template <typename Fn>
+void for_each_block(const ModelConfig& m, Fn&& fn) {
+  const int64_t H = m.num_attention_heads, K = m.num_key_value_heads, D = m.head_dim;
+  const int64_t G = H / K, gate_rows = headwise(m) ? G : G * D;
+  int64_t dst = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    fn(/*is_gate=*/false, k * G * D, G * D, dst);
+    dst += G * D;
+    fn(/*is_gate=*/true, k * gate_rows, gate_rows, dst);
+    dst += gate_rows;
+  }
+}
+}  // namespace
+
+std::vector<float> pack_q_gate(const ModelConfig& m, const std::vector<float>& q,
+                               const std::vector<float>& gate) {
+  const int64_t C = m.hidden_size;
+  std::vector<float> packed(q.size() + gate.size());
+  for_each_block(m, [&](bool is_gate, int64_t src_row, int64_t rows, int64_t dst_row) {
+    const std::vector<float>& src = is_gate ? gate : q;
+    std::copy_n(src.begin() + src_row * C, rows * C, packed.begin() + dst_row * C);
+  });
+  return packed;
+}
+
+void unpack_q_gate(const ModelConfig& m, const std::vector<float>& packed, std::vector<float>& q,
+                   std::vector<float>& gate) {
+  const int64_t C = m.hidden_size;
+  q.assign(static_cast<size_t>(m.num_attention_heads * m.head_dim * C), 0.0f);
+  gate.assign(static_cast<size_t>(gate_width(m) * C), 0.0f);
+  for_each_block(m, [&](bool is_gate, int64_t src_row, int64_t rows, int64_t dst_row) {
+    std::vector<float>& dst = is_gate ? gate : q;
+    std::copy_n(packed.begin() + dst_row * C, rows * C, dst.begin() + src_row * C);
+  });
+}
+
+namespace {
+
+std::map<std::string, NamedTensor> by_name(std::vector<NamedTensor> tensors,
+                                           const std::string& where) {
+  std::map<std::string, NamedTensor> out;
+  for (NamedTensor& t : tensors) {
+    const std::string name = t.name;
+    if (!out.emplace(name, std::move(t)).second)
+      throw InputError(where + ": tensor '" + name + "' appears twice");
+  }
+  return out;
+}
+
+NamedTensor take(std::map<std::string, NamedTensor>& tensors, const std::string& name,
+                 const Shape& shape, const std::string& where) {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) throw InputError(where + ": tensor '" + name + "' is missing");
+  if (it->second.shape != shape)
+    throw InputError(where + ": tensor '" + name + "' has shape " + shape_str(it->second.shape) +
+                     ", expected " + shape_str(shape));
+  NamedTensor t = std::move(it->second);
+  tensors.erase(it);
+  return t;
+}
+
+void require_exportable(const ModelConfig& m, const std::string& where) {
+  const std::string why = hf_unsupported_reason(m);
+  if (!why.empty()) throw InputError(where + ": cannot convert to the Hugging Face layout: " + why);
+}
+
+}  // namespace
+
+std::vector<NamedTensor> to_hf_tensors(const ModelConfig& m, std::vector<NamedTensor> tensors,
+                                       const std::string& where) {
+  require_exportable(m, where);
+  auto pool = by_name(std::move(tensors), where);
+  std::vector<NamedTensor> out;
+  for (const auto& [name, shape] : gatedlm_tensor_specs(m)) {
+    if (gated(m) && name.ends_with("self_attn.gate_proj.weight")) continue;  // folded into q
+    NamedTensor t = take(pool, name, shape, where);
+    if (gated(m) && name.ends_with("self_attn.q_proj.weight")) {
+      const std::string gate_name = name.substr(0, name.size() - 13) + "gate_proj.weight";
+      const NamedTensor g = take(pool, gate_name, {gate_width(m), m.hidden_size}, where);
+      t.data = pack_q_gate(m, t.data, g.data);
+      t.shape[0] += gate_width(m);
+    }
+    out.push_back(std::move(t));
+  }
+  if (!pool.empty())
+    throw InputError(where + ": tensor '" + pool.begin()->first + "' is not part of the model");
+  return out;
+}
+
+std::vector<NamedTensor> from_hf_tensors(const ModelConfig& m, std::vector<NamedTensor> tensors,
+                                         const std::string& where) {
+  require_exportable(m, where);
+  auto pool = by_name(std::move(tensors), where);
+  std::vector<NamedTensor> out;
+  std::map<std::string, NamedTensor> gates;  // unpacked, placed at their declaration slot
+  for (const auto& [name, shape] : gatedlm_tensor_specs(m)) {
+    if (gated(m) && name.ends_with("self_attn.gate_proj.weight")) {
+      out.push_back(std::move(gates.at(name)));
+      continue;
+    }
+    if (gated(m) && name.ends_with("self_attn.q_proj.weight")) {
+      NamedTensor packed = take(pool, name, {shape[0] + gate_width(m), shape[1]}, where);
+      NamedTensor q{name, shape, {}};
+      const std::string gate_name = name.substr(0, name.size() - 13) + "gate_proj.weight";
+      NamedTensor g{gate_name, {gate_width(m), m.hidden_size}, {}};
+      unpack_q_gate(m, packed.data, q.data, g.data);
+      gates.emplace(gate_name, std::move(g));
+      out.push_back(std::move(q));
+      continue;
+    }
+    out.push_back(take(pool, name, shape, where));
+  }
+  // Some tied checkpoints still store lm_head; accept it only when it is the embedding.
+  if (m.tie_word_embeddings) {
+    auto it = pool.find("lm_head.weight");
+    if (it != pool.end()) {
+      if (it->second.data != out.front().data)
+        throw InputError(where +
+                         ": tie_word_embeddings is true but lm_head.weight differs from "
+                         "model.embed_tokens.weight");
+      pool.erase(it);
+    }
+  }
+  if (!pool.empty())
+    throw InputError(where + ": tensor '" + pool.begin()->first +
+                     "' is not part of a Qwen3 model with this config.json");
+  return out;
+}
+
+nlohmann::json hf_config_json(const ModelConfig& m, int64_t max_position_embeddings,
+                              const std::string& torch_dtype) {
+  require_exportable(m, "config.json");
+  nlohmann::json rope_scaling = nullptr;
+  if (m.rope_scaling) {
+    const RopeScalingConfig& r = *m.rope_scaling;
+    rope_scaling = {{"rope_type", r.type}, {"type", r.type}, {"factor", r.factor}};
+    if (r.original_max_position_embeddings > 0)
+      rope_scaling["original_max_position_embeddings"] = r.original_max_position_embeddings;
+    if (r.type == "yarn") {
+      rope_scaling["beta_fast"] = r.beta_fast;
+      rope_scaling["beta_slow"] = r.beta_slow;
+    }
+  }
+  const bool g = gated(m);
+  return {
+      {"architectures", {"Qwen3ForCausalLM"}},
+      {"model_type", "qwen3"},
+      {"hidden_size", m.hidden_size},
+      {"intermediate_size", m.intermediate_size},
+      {"num_hidden_layers", m.num_hidden_layers},
+      {"num_attention_heads", m.num_attention_heads},
+      {"num_key_value_heads", m.num_key_value_heads},
+      {"head_dim", m.head_dim},
+      {"hidden_act", "silu"},
+      {"rms_norm_eps", m.rms_norm_eps},
+      {"rope_theta", m.rope_theta},
+      {"rope_scaling", rope_scaling},
+      {"vocab_size", m.vocab_size},
+      {"tie_word_embeddings", m.tie_word_embeddings},
+      {"max_position_embeddings", max_position_embeddings},
+      {"max_window_layers", m.num_hidden_layers},
+      {"use_sliding_window", false},
+      {"sliding_window", nullptr},
+      {"attention_bias", false},
+      {"attention_dropout", 0.0},
+      {"initializer_range", m.initializer_range},
+      {"use_cache", true},
+      {"torch_dtype", torch_dtype},
+      {"transformers_version", "4.51.0"},
+      // The official gated-attention modeling_qwen3.py reads both flags; stock Qwen3 ignores them.
+      {"headwise_attn_output_gate", g && headwise(m)},
+      {"elementwise_attn_output_gate", g && !headwise(m)},
+  };
+}
+
+nlohmann::json hf_generation_config_json() {
+  // No tokenizer is known here, so no bos/eos ids: greedy-free defaults only.
+  return {{"do_sample", false}, {"transformers_version", "4.51.0"}};
+}
+
+namespace {
+
+struct HfReader {
+  const nlohmann::json& j;
+  std::string where;
+
+  InputError error(const std::string& key, const std::string& what) const {
+    return InputError(where + ": " + key + ": " + what);
+  }
+  bool has(const std::string& key) const { return j.contains(key) && !j[key].is_null(); }
+  int64_t integer(const std::string& key) const {
+    if (!has(key)) throw error(key, "missing (expected an integer)");
+    if (!j[key].is_number_integer()) throw error(key, "expected an integer, got " + j[key].dump());
+    return j[key].get<int64_t>();
+  }
+  int64_t integer(const std::string& key, int64_t fallback) const {
+    return has(key) ? integer(key) : fallback;
+  }
+  double number(const std::string& key) const {
+    if (!has(key)) throw error(key, "missing (expected a number)");
+    if (!j[key].is_number()) throw error(key, "expected a number, got " + j[key].dump());
+    return j[key].get<double>();
+  }
+  bool boolean(const std::string& key, bool fallback) const {
+    if (!has(key)) return fallback;
+    if (!j[key].is_boolean()) throw error(key, "expected true or false, got " + j[key].dump());
+    return j[key].get<bool>();
+  }
+};
+
+}  // namespace
+
+ModelConfig model_config_from_hf(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) throw InputError(where + ": expected a JSON object");
+  HfReader r{j, where};
+  const std::string type = j.value("model_type", std::string());
+  if (type == "qwen3_moe")
+    throw r.error("model_type", "qwen3_moe import is not implemented yet (dense qwen3 only)");
+  if (type != "qwen3")
+    throw r.error("model_type",
+                  "expected \"qwen3\", got " + j.value("model_type", nlohmann::json()).dump());
+  if (r.boolean("attention_bias", false))
+    throw r.error("attention_bias", "true is not supported (gatedlm projections have no bias)");
+  if (r.boolean("use_sliding_window", false))
+    throw r.error("use_sliding_window", "true is not supported (full causal attention only)");
+  if (r.has("hidden_act") && j["hidden_act"] != "silu")
+    throw r.error("hidden_act", "expected \"silu\", got " + j["hidden_act"].dump());
+
+  ModelConfig m;
+  m.vocab_size = r.integer("vocab_size");
+  m.hidden_size = r.integer("hidden_size");
+  m.num_hidden_layers = r.integer("num_hidden_layers");
+  m.num_attention_heads = r.integer("num_attention_heads");
+  m.num_key_value_heads = r.integer("num_key_value_heads", m.num_attention_heads);
+  m.head_dim =
+      r.integer("head_dim", m.num_attention_heads > 0 ? m.hidden_size / m.num_attention_heads : 0);
+  m.intermediate_size = r.integer("intermediate_size");
+  m.rms_norm_eps = r.number("rms_norm_eps");
+  m.rope_theta = r.number("rope_theta");
+  m.qk_norm = true;
+  m.tie_word_embeddings = r.boolean("tie_word_embeddings", false);  // Qwen3Config's default
+  if (r.has("initializer_range")) m.initializer_range = r.number("initializer_range");
+  if (r.has("rope_scaling")) {
+    const nlohmann::json& s = j["rope_scaling"];
+    if (!s.is_object()) throw r.error("rope_scaling", "expected an object or null");
+    HfReader rs{s, where + ": rope_scaling"};
+    RopeScalingConfig rc;
+    rc.type = s.value("rope_type", s.value("type", std::string()));
+    if (rc.type.empty()) throw rs.error("rope_type", "missing");
+    rc.factor = rs.number("factor");
+    // HF falls back to max_position_embeddings as the original length (dynamic always does).
+    const int64_t max_pos = r.integer("max_position_embeddings", 0);
+    rc.original_max_position_embeddings =
+        rc.type == "dynamic" ? max_pos : rs.integer("original_max_position_embeddings", max_pos);
+    if (rs.has("beta_fast")) rc.beta_fast = rs.number("beta_fast");
+    if (rs.has("beta_slow")) rc.beta_slow = rs.number("beta_slow");
+    m.rope_scaling = rc;
+  }
+  const bool hw = r.boolean("headwise_attn_output_gate", false);
+  const bool ew = r.boolean("elementwise_attn_output_gate", false);
+  if (hw && ew)
+    throw r.error("headwise_attn_output_gate",
+                  "and elementwise_attn_output_gate cannot both be true");
+  if (hw || ew) {
+    m.attention_gate.position = GatePosition::sdpa;
+    m.attention_gate.granularity = hw ? GateGranularity::headwise : GateGranularity::elementwise;
+  }
+  if (m.num_key_value_heads <= 0 || m.num_attention_heads % m.num_key_value_heads != 0)
+    throw r.error("num_key_value_heads", "must divide num_attention_heads (" +
+                                             std::to_string(m.num_attention_heads) + ")");
+  return m;
+}
+
+}  // namespace gatedlm

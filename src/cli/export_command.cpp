@@ -1,0 +1,90 @@
+// `gatedlm export --checkpoint CKPT --format hf --out DIR [--dtype fp32|bf16]`: a checkpoint as
+// Hugging Face files (model.safetensors, config.json, generation_config.json); the layout is in
+// checkpoint/hf_layout.h and docs/interop.md.
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "commands.h"
+#include "gatedlm/checkpoint/checkpoint.h"
+#include "gatedlm/checkpoint/hf_layout.h"
+#include "gatedlm/checkpoint/safetensors.h"
+#include "gatedlm/core/error.h"
+
+namespace gatedlm::cli {
+namespace {
+
+void write_json(const std::filesystem::path& path, const nlohmann::json& j) {
+  std::ofstream out(path, std::ios::trunc);
+  out << j.dump(2) << "\n";
+  out.close();
+  if (!out) throw RuntimeFailure(path.string() + ": write failed");
+}
+
+// HF reads max_position_embeddings as the RoPE length for dynamic NTK (gatedlm's L0), and
+// recomputes yarn's factor as max_position_embeddings / L0; otherwise it only documents the
+// trained length.
+int64_t max_position_embeddings(const Config& config) {
+  const auto& rs = config.model.rope_scaling;
+  if (rs && rs->type == "dynamic") return rs->original_max_position_embeddings;
+  if (rs && rs->type == "yarn" && rs->original_max_position_embeddings > 0)
+    return std::llround(rs->factor * static_cast<double>(rs->original_max_position_embeddings));
+  return config.train.seq_len;
+}
+
+}  // namespace
+
+Command add_export_command(CLI::App& app) {
+  struct Args {
+    std::string checkpoint, format = "hf", out, dtype = "fp32";
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "export", "Export a checkpoint as Hugging Face safetensors + config.json (Qwen3 layout)");
+  cmd->add_option("--checkpoint", a->checkpoint, "checkpoint dir, its model.h5, or a run dir")
+      ->required();
+  cmd->add_option("--format", a->format, "output format (only hf)")->check(CLI::IsMember({"hf"}));
+  cmd->add_option("--out", a->out, "output directory (created)")->required();
+  cmd->add_option("--dtype", a->dtype, "tensor dtype on disk: fp32 (default) or bf16")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  return {cmd, [a] {
+            const std::string dir = resolve_checkpoint(a->checkpoint);
+            const std::string h5 = dir + "/" + kCheckpointFile;
+            const Config config = load_checkpoint_config(dir);
+            // Refuse before reading the tensors: the config alone decides.
+            const std::string why = hf_unsupported_reason(config.model);
+            if (!why.empty())
+              throw InputError(h5 + ": cannot export to the Hugging Face layout: " + why);
+
+            const CheckpointState state = read_checkpoint_file(h5, nullptr, false);
+            std::vector<NamedTensor> tensors;
+            tensors.reserve(state.tensors.size());
+            for (const TensorSlot& s : state.tensors) {
+              const auto begin = state.params.begin() + s.offset;
+              tensors.push_back({s.name, s.shape, {begin, begin + shape_numel(s.shape)}});
+            }
+            const std::vector<NamedTensor> hf = to_hf_tensors(config.model, std::move(tensors), h5);
+
+            const std::filesystem::path out(a->out);
+            std::error_code ec;
+            std::filesystem::create_directories(out, ec);
+            if (ec) throw RuntimeFailure(a->out + ": cannot create: " + ec.message());
+            const bool bf16 = a->dtype == "bf16";
+            write_safetensors((out / "model.safetensors").string(), hf,
+                              bf16 ? SafetensorsDtype::bf16 : SafetensorsDtype::f32,
+                              {{"format", "pt"},
+                               {"gatedlm_step", std::to_string(state.step)},
+                               {"gatedlm_version", GATEDLM_VERSION}});
+            const int64_t max_pos = max_position_embeddings(config);
+            write_json(out / "config.json",
+                       hf_config_json(config.model, max_pos, bf16 ? "bfloat16" : "float32"));
+            write_json(out / "generation_config.json", hf_generation_config_json());
+            spdlog::info("exported {} (step {}, {} tensors, {}) to {}", dir, state.step, hf.size(),
+                         a->dtype, a->out);
+            return 0;
+          }};
+}
+
+}  // namespace gatedlm::cli
