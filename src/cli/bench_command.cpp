@@ -65,8 +65,9 @@ Command add_bench_command(CLI::App& app) {
               step();
               times.push_back(sw.seconds());
               if (!a->json)
-                std::fprintf(stderr, "\rbench step %lld/%lld: %.3f s", static_cast<long long>(i + 1),
-                             static_cast<long long>(a->steps), times.back());
+                std::fprintf(stderr, "\rbench step %lld/%lld: %.3f s",
+                             static_cast<long long>(i + 1), static_cast<long long>(a->steps),
+                             times.back());
             }
             if (!a->json) std::fprintf(stderr, "\n");
             std::sort(times.begin(), times.end());

@@ -29,11 +29,10 @@ int run_cli(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(GATEDLM_VERSION) + " (" GATEDLM_GIT_COMMIT ")");
   const std::vector<cli::Command> commands = {
-      cli::add_train_command(app),   cli::add_eval_command(app),
-      cli::add_analyze_command(app), cli::add_bench_command(app),
-      cli::add_prepare_command(app), cli::add_oracle_dump_command(app),
-      cli::add_checkpoint_command(app),
-      cli::add_export_command(app),
+      cli::add_train_command(app),      cli::add_eval_command(app),
+      cli::add_analyze_command(app),    cli::add_bench_command(app),
+      cli::add_prepare_command(app),    cli::add_oracle_dump_command(app),
+      cli::add_checkpoint_command(app), cli::add_export_command(app),
       cli::add_import_command(app)};
   try {
     app.parse(argc, argv);

@@ -97,34 +97,33 @@ Command add_eval_command(CLI::App& app) {
                   "also report the mean loss in K contiguous position buckets "
                   "(bucket k = positions [k*T/K, (k+1)*T/K))")
       ->check(CLI::PositiveNumber);
-  return {cmd, [a] {
-            Config config;
-            const EvalResult r = run_windows(*a, nullptr, config);
-            const auto buckets = position_buckets(r.position_loss, a->position_buckets);
-            if (a->json) {
-              nlohmann::json out = {{"val_loss", r.loss},
-                                    {"tokens", r.tokens},
-                                    {"batches", r.batches}};
-              if (a->position_buckets > 0) {
-                out["seq_len"] = static_cast<int64_t>(r.position_loss.size());
-                nlohmann::json rows = nlohmann::json::array();
-                for (const PositionBucket& b : buckets)
-                  rows.push_back({{"start", b.start}, {"end", b.end}, {"loss", b.loss}});
-                out["position_buckets"] = rows;
-              }
-              std::printf("%s\n", out.dump().c_str());
-            } else {
-              std::printf("val loss %.6f over %lld tokens (%lld batches)\n", r.loss,
-                          static_cast<long long>(r.tokens), static_cast<long long>(r.batches));
-              if (a->position_buckets > 0) {
-                std::printf("%-8s %-8s %10s\n", "start", "end", "loss");
-                for (const PositionBucket& b : buckets)
-                  std::printf("%-8lld %-8lld %10.6f\n", static_cast<long long>(b.start),
-                              static_cast<long long>(b.end), b.loss);
-              }
-            }
-            return 0;
-          }};
+  return {
+      cmd, [a] {
+        Config config;
+        const EvalResult r = run_windows(*a, nullptr, config);
+        const auto buckets = position_buckets(r.position_loss, a->position_buckets);
+        if (a->json) {
+          nlohmann::json out = {{"val_loss", r.loss}, {"tokens", r.tokens}, {"batches", r.batches}};
+          if (a->position_buckets > 0) {
+            out["seq_len"] = static_cast<int64_t>(r.position_loss.size());
+            nlohmann::json rows = nlohmann::json::array();
+            for (const PositionBucket& b : buckets)
+              rows.push_back({{"start", b.start}, {"end", b.end}, {"loss", b.loss}});
+            out["position_buckets"] = rows;
+          }
+          std::printf("%s\n", out.dump().c_str());
+        } else {
+          std::printf("val loss %.6f over %lld tokens (%lld batches)\n", r.loss,
+                      static_cast<long long>(r.tokens), static_cast<long long>(r.batches));
+          if (a->position_buckets > 0) {
+            std::printf("%-8s %-8s %10s\n", "start", "end", "loss");
+            for (const PositionBucket& b : buckets)
+              std::printf("%-8lld %-8lld %10.6f\n", static_cast<long long>(b.start),
+                          static_cast<long long>(b.end), b.loss);
+          }
+        }
+        return 0;
+      }};
 }
 
 Command add_analyze_command(CLI::App& app) {
@@ -147,16 +146,16 @@ Command add_analyze_command(CLI::App& app) {
                         "attn_resid", "ffn_out", "ffn_resid", "gate");
             for (size_t l = 0; l < analysis.layers.size(); ++l) {
               const auto& m = analysis.layers[l].max_act;
-              std::printf("%-6zu %10.4f %12.3f %12.3f %12.3f %12.3f %10s\n", l,
-                          analysis.first_token_attn(l), m[0], m[1], m[2], m[3],
-                          analysis.has_gate ? fmt::format("{:.4f}", analysis.gate_score(l)).c_str()
-                                            : "-");
+              std::printf(
+                  "%-6zu %10.4f %12.3f %12.3f %12.3f %12.3f %10s\n", l,
+                  analysis.first_token_attn(l), m[0], m[1], m[2], m[3],
+                  analysis.has_gate ? fmt::format("{:.4f}", analysis.gate_score(l)).c_str() : "-");
             }
-            std::printf("mean   F-Attn %.4f  M-Act %.3f  gate score %s  (val loss %.4f)\n",
-                        analysis.mean_first_token_attn(), analysis.mean_max_act(),
-                        analysis.has_gate ? fmt::format("{:.4f}", analysis.mean_gate_score()).c_str()
-                                          : "-",
-                        r.loss);
+            std::printf(
+                "mean   F-Attn %.4f  M-Act %.3f  gate score %s  (val loss %.4f)\n",
+                analysis.mean_first_token_attn(), analysis.mean_max_act(),
+                analysis.has_gate ? fmt::format("{:.4f}", analysis.mean_gate_score()).c_str() : "-",
+                r.loss);
             return 0;
           }};
 }

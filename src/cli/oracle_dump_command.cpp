@@ -122,9 +122,9 @@ Command add_oracle_dump_command(CLI::App& app) {
                 double step_loss = 0.0;
                 for (int64_t m = 0; m < A; ++m) {
                   const int64_t off = (s * A + m) * B * T;
-                  step_loss += model.forward_backward(step_inputs.data() + off,
-                                                      step_targets.data() + off, B, T,
-                                                      1.0f / static_cast<float>(A));
+                  step_loss +=
+                      model.forward_backward(step_inputs.data() + off, step_targets.data() + off, B,
+                                             T, 1.0f / static_cast<float>(A));
                 }
                 const double norm = global_grad_norm(model.params());
                 clip_grad_norm(model.params(), norm, tc.max_grad_norm);

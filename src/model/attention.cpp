@@ -127,10 +127,10 @@ void Attention::forward(Backend& be, const float* x, float* out, const RopeTable
   }
   const float* q_norm_w = q_norm_ >= 0 ? params_.data(q_norm_) : nullptr;
   const float* k_norm_w = k_norm_ >= 0 ? params_.data(k_norm_) : nullptr;
-  be.qknorm_rope_forward(q_rot_.data(), rstd_q_.data(), q_src, q_src_ld, q_norm_w,
-                         rope.cos.data(), rope.sin.data(), N, H, D, seq_len, eps);
-  be.qknorm_rope_forward(k_rot_.data(), rstd_k_.data(), k_src, k_src_ld, k_norm_w,
-                         rope.cos.data(), rope.sin.data(), N, K, D, seq_len, eps);
+  be.qknorm_rope_forward(q_rot_.data(), rstd_q_.data(), q_src, q_src_ld, q_norm_w, rope.cos.data(),
+                         rope.sin.data(), N, H, D, seq_len, eps);
+  be.qknorm_rope_forward(k_rot_.data(), rstd_k_.data(), k_src, k_src_ld, k_norm_w, rope.cos.data(),
+                         rope.sin.data(), N, K, D, seq_len, eps);
   const float* q_att = q_rot_.data();
   if (gate_on_query_post_rope()) {
     gate_.forward(be, q_post_.data(), q_att, q_width_, logits, N);
@@ -153,8 +153,8 @@ void Attention::forward(Backend& be, const float* x, float* out, const RopeTable
   const float* o = sdpa_out_.data();
   switch (config_.sdpa_output_transform) {
     case SdpaOutputTransform::rmsnorm:
-      be.rmsnorm_forward(sdpa_transformed_.data(), rstd_sdpa_.data(), o,
-                         params_.data(sdpa_norm_), N * H, D, eps);
+      be.rmsnorm_forward(sdpa_transformed_.data(), rstd_sdpa_.data(), o, params_.data(sdpa_norm_),
+                         N * H, D, eps);
       o = sdpa_transformed_.data();
       break;
     case SdpaOutputTransform::silu:
@@ -211,8 +211,7 @@ void Attention::backward(Backend& be, const float* x, const float* dout, float* 
   const bool transform = config_.sdpa_output_transform != SdpaOutputTransform::none;
   const float* o_pre_gate = transform ? sdpa_transformed_.data() : sdpa_out_.data();
   const float* o_final = gate_.at(GatePosition::sdpa) ? sdpa_gated_.data() : o_pre_gate;
-  linear_backward_weight(be, params_.grad(o_proj_), d_attn, C, o_final, q_width_,
-                         {N, q_width_, C});
+  linear_backward_weight(be, params_.grad(o_proj_), d_attn, C, o_final, q_width_, {N, q_width_, C});
   float* d_o = s.d_o.data();
   float* d_o_other = s.d_o2.data();
   linear_backward_input(be, d_o, q_width_, d_attn, C, params_.data(o_proj_), {N, q_width_, C},
@@ -247,8 +246,8 @@ void Attention::backward(Backend& be, const float* x, const float* dout, float* 
   float* dv_att = v_gated ? s.d_v.data() : dfused + q_width_ + kv_width_;
   be.attention_backward(dq_att, dk_att, dv_att, d_o, q_att, k_att, v_att, sdpa_out_.data(),
                         lse_.data(), d);
-  if (v_gated) gate_backward(dfused + q_width_ + kv_width_, fused_width_, s.d_v.data(), v_raw,
-                             fused_width_);
+  if (v_gated)
+    gate_backward(dfused + q_width_ + kv_width_, fused_width_, s.d_v.data(), v_raw, fused_width_);
   if (gate_on_query_post_rope())
     gate_backward(s.d_q.data(), q_width_, s.d_q2.data(), q_rot_.data(), q_width_);
   if (gate_on_key_post_rope())
@@ -269,8 +268,7 @@ void Attention::backward(Backend& be, const float* x, const float* dout, float* 
                           rstd_k_.data(), rope.cos.data(), rope.sin.data(), N, K, D, seq_len);
   if (q_pre) gate_backward(dfused, fused_width_, s.d_q2.data(), fused, fused_width_);
   if (k_pre)
-    gate_backward(dfused + q_width_, fused_width_, s.d_k2.data(), fused + q_width_,
-                  fused_width_);
+    gate_backward(dfused + q_width_, fused_width_, s.d_k2.data(), fused + q_width_, fused_width_);
 
   // The fused q|k|v|gate projection.
   linear_backward_weight(be, params_.grad(q_proj_), dfused, fused_width_, x, C,

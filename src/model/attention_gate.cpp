@@ -23,7 +23,8 @@ GateSpec make_spec(const ModelConfig& c) {
       s.head_dim = c.hidden_size;
       break;
   }
-  s.elementwise = g.position == GatePosition::dense || g.granularity == GateGranularity::elementwise;
+  s.elementwise =
+      g.position == GatePosition::dense || g.granularity == GateGranularity::elementwise;
   s.head_shared = g.sharing == GateSharing::head_shared;
   s.shared_average_logits = g.shared_average == SharedAverage::logits;
   s.additive = g.combine == GateCombine::add;
@@ -31,13 +32,12 @@ GateSpec make_spec(const ModelConfig& c) {
   return s;
 }
 
-static_assert(static_cast<int>(GateActivation::sigmoid) ==
-                  static_cast<int>(GateActivationKind::sigmoid) &&
-              static_cast<int>(GateActivation::silu) == static_cast<int>(GateActivationKind::silu) &&
-              static_cast<int>(GateActivation::ns_sigmoid) ==
-                  static_cast<int>(GateActivationKind::ns_sigmoid) &&
-              static_cast<int>(GateActivation::identity) ==
-                  static_cast<int>(GateActivationKind::identity));
+static_assert(
+    static_cast<int>(GateActivation::sigmoid) == static_cast<int>(GateActivationKind::sigmoid) &&
+    static_cast<int>(GateActivation::silu) == static_cast<int>(GateActivationKind::silu) &&
+    static_cast<int>(GateActivation::ns_sigmoid) ==
+        static_cast<int>(GateActivationKind::ns_sigmoid) &&
+    static_cast<int>(GateActivation::identity) == static_cast<int>(GateActivationKind::identity));
 
 }  // namespace
 
@@ -80,12 +80,11 @@ void AttentionGate::backward(Backend& be, float* dy, int64_t dy_ld, const float*
                              int64_t ld_fused, int64_t gate_col, float* scratch,
                              int64_t rows) const {
   if (input_dependent_) {
-    be.gate_backward(dy, dy_ld, dfused + gate_col, ld_fused, dout, y, y_ld, logits.data,
-                     logits.ld, rows, spec_);
+    be.gate_backward(dy, dy_ld, dfused + gate_col, ld_fused, dout, y, y_ld, logits.data, logits.ld,
+                     rows, spec_);
     return;
   }
-  be.gate_backward(dy, dy_ld, scratch, width(), dout, y, y_ld, logits.data, logits.ld, rows,
-                   spec_);
+  be.gate_backward(dy, dy_ld, scratch, width(), dout, y, y_ld, logits.data, logits.ld, rows, spec_);
   be.sum_rows_accumulate(params_->grad(static_logits_), scratch, rows, width(), width());
 }
 

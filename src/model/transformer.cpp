@@ -15,8 +15,8 @@ struct Transformer::Block {
   Tensor normed1, rstd1, mid, normed2, rstd2;
 
   Block(const ModelConfig& c, ParameterSet& params, const std::string& prefix)
-      : norm1(params.add(prefix + "input_layernorm.weight", {c.hidden_size}, ParamInit::ones,
-                         false)),
+      : norm1(
+            params.add(prefix + "input_layernorm.weight", {c.hidden_size}, ParamInit::ones, false)),
         norm2(params.add(prefix + "post_attention_layernorm.weight", {c.hidden_size},
                          ParamInit::ones, false)),
         attention(c, params, prefix + "self_attn."),
@@ -31,8 +31,8 @@ Transformer::Transformer(const ModelConfig& c, Backend& backend) : config_(c), b
         std::make_unique<Block>(c, params_, "model.layers." + std::to_string(l) + "."));
   final_norm_ = params_.add("model.norm.weight", {c.hidden_size}, ParamInit::ones, false);
   if (!c.tie_word_embeddings)
-    lm_head_ = params_.add("lm_head.weight", {c.vocab_size, c.hidden_size}, ParamInit::normal,
-                           true);
+    lm_head_ =
+        params_.add("lm_head.weight", {c.vocab_size, c.hidden_size}, ParamInit::normal, true);
   params_.allocate(backend_);
 }
 
@@ -90,12 +90,12 @@ void Transformer::reserve(int64_t batch, int64_t seq_len) {
 }
 
 double Transformer::forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
-                           int64_t seq_len, ModelAnalysis* analysis) {
+                            int64_t seq_len, ModelAnalysis* analysis) {
   return run_forward(inputs, targets, batch, seq_len, 0.0f, analysis);
 }
 
-double Transformer::forward_backward(const int32_t* inputs, const int32_t* targets,
-                                    int64_t batch, int64_t seq_len, float loss_weight) {
+double Transformer::forward_backward(const int32_t* inputs, const int32_t* targets, int64_t batch,
+                                     int64_t seq_len, float loss_weight) {
   const float grad_scale = loss_weight / static_cast<float>(batch * seq_len);
   const double loss = run_forward(inputs, targets, batch, seq_len, grad_scale, nullptr);
   run_backward(batch, seq_len);
@@ -103,7 +103,7 @@ double Transformer::forward_backward(const int32_t* inputs, const int32_t* targe
 }
 
 double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
-                               int64_t seq_len, float grad_scale, ModelAnalysis* analysis) {
+                                int64_t seq_len, float grad_scale, ModelAnalysis* analysis) {
   reserve(batch, seq_len);
   Backend& be = backend_;
   const int64_t N = batch * seq_len, C = config_.hidden_size, V = config_.vocab_size;
@@ -120,12 +120,13 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
     const float* x = residual_[l].data();
     be.rmsnorm_forward(b.normed1.data(), b.rstd1.data(), x, params_.data(b.norm1), N, C, eps);
     b.attention.forward(be, b.normed1.data(), block_out_.data(), rope_, batch, seq_len, layer);
-    if (layer) layer->max_act[kAttnOutput] = std::max(layer->max_act[kAttnOutput],
-                                                      be.max_abs(block_out_.data(), N * C));
+    if (layer)
+      layer->max_act[kAttnOutput] =
+          std::max(layer->max_act[kAttnOutput], be.max_abs(block_out_.data(), N * C));
     be.copy(b.mid.data(), x, N * C);
     be.add_inplace(b.mid.data(), block_out_.data(), N * C);
-    be.rmsnorm_forward(b.normed2.data(), b.rstd2.data(), b.mid.data(), params_.data(b.norm2), N,
-                       C, eps);
+    be.rmsnorm_forward(b.normed2.data(), b.rstd2.data(), b.mid.data(), params_.data(b.norm2), N, C,
+                       eps);
     b.mlp.forward(be, b.normed2.data(), block_out_.data(), N);
     float* out = residual_[l + 1].data();
     be.copy(out, b.mid.data(), N * C);
@@ -155,8 +156,7 @@ void Transformer::run_backward(int64_t batch, int64_t seq_len) {
   const ParameterSet::Id head = lm_head_ >= 0 ? lm_head_ : embed_;
   const float* dlogits = logits_.data();  // cross_entropy left the gradient in place
   linear_backward_weight(be, params_.grad(head), dlogits, V, final_normed_.data(), C, {N, C, V});
-  linear_backward_input(be, d_normed_.data(), C, dlogits, V, params_.data(head), {N, C, V},
-                        false);
+  linear_backward_input(be, d_normed_.data(), C, dlogits, V, params_.data(head), {N, C, V}, false);
   float* dres = d_residual_.data();
   be.rmsnorm_backward(dres, params_.grad(final_norm_), d_normed_.data(), residual_.back().data(),
                       params_.data(final_norm_), final_rstd_.data(), N, C, false);
@@ -183,8 +183,8 @@ double Transformer::training_flops_per_token(int64_t seq_len) const {
         p.name.compare(p.name.size() - suffix.size(), suffix.size(), suffix) == 0)
       matmul_params += static_cast<double>(p.numel());
   }
-  const double attention = 6.0 * config_.num_hidden_layers * seq_len *
-                           config_.num_attention_heads * config_.head_dim;
+  const double attention =
+      6.0 * config_.num_hidden_layers * seq_len * config_.num_attention_heads * config_.head_dim;
   return 6.0 * matmul_params + attention;
 }
 

@@ -36,8 +36,7 @@ double clip_grad_norm(ParameterSet& params, double norm, double max_norm) {
   if (max_norm <= 0.0) return 1.0;
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0)
-    params.backend().scale_inplace(params.grads().data(), params.numel(),
-                                   static_cast<float>(coef));
+    params.backend().scale_inplace(params.grads().data(), params.numel(), static_cast<float>(coef));
   return std::min(coef, 1.0);
 }
 

@@ -18,7 +18,7 @@ EvalResult evaluate(Transformer& model, BatchLoader& loader, int64_t batches,
     loader.next(batch);
     const int64_t tokens = batch.batch * batch.seq_len;
     const double loss = model.forward(batch.inputs.data(), batch.targets.data(), batch.batch,
-                                     batch.seq_len, analysis);
+                                      batch.seq_len, analysis);
     weighted += static_cast<double>(loss) * tokens;
     const float* token_losses = model.token_losses();
     result.position_loss.resize(static_cast<size_t>(batch.seq_len), 0.0);
@@ -57,9 +57,8 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a) {
   for (size_t l = 0; l < a.layers.size(); ++l) {
     nlohmann::json max_act;
     for (int p = 0; p < kNumPoints; ++p) max_act[kActivationPointNames[p]] = a.layers[l].max_act[p];
-    nlohmann::json layer = {{"layer", l},
-                            {"first_token_attn", a.first_token_attn(l)},
-                            {"max_act", max_act}};
+    nlohmann::json layer = {
+        {"layer", l}, {"first_token_attn", a.first_token_attn(l)}, {"max_act", max_act}};
     if (a.has_gate) {
       layer["gate_score"] = a.gate_score(l);
       layer["gate_sparsity"] = a.gate_sparsity(l);

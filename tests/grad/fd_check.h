@@ -28,7 +28,7 @@ namespace gatedlm::test {
 
 struct FdTarget {
   std::string name;
-  float* value;     // the tensor perturbed
+  float* value;  // the tensor perturbed
   int64_t size;
   std::vector<float> analytic;  // d loss / d value, filled by the caller before the check
 };
@@ -68,26 +68,26 @@ inline double check_gradients(std::vector<FdTarget>& targets, const std::functio
       double estimates[3];
       for (int k = 0; k < 3; ++k) estimates[k] = stencil(kFdSteps[k]);
       t.value[i] = x0;
-      const int best = std::fabs(estimates[0] - estimates[1]) <=
-                               std::fabs(estimates[1] - estimates[2])
-                           ? 0
-                           : 1;
+      const int best =
+          std::fabs(estimates[0] - estimates[1]) <= std::fabs(estimates[1] - estimates[2]) ? 0 : 1;
       const double numeric = 0.5 * (estimates[best] + estimates[best + 1]);
       const double uncertainty = std::fabs(estimates[best] - estimates[best + 1]);
       unc2 += uncertainty * uncertainty;
       const double a = t.analytic[i];
       if (std::getenv("GATEDLM_FD_VERBOSE"))
-        std::printf("  %s[%lld] numeric %.6g analytic %.6g (steps: %.6g %.6g %.6g)\n", t.name.c_str(),
-                    static_cast<long long>(i), numeric, a, estimates[0], estimates[1], estimates[2]);
+        std::printf("  %s[%lld] numeric %.6g analytic %.6g (steps: %.6g %.6g %.6g)\n",
+                    t.name.c_str(), static_cast<long long>(i), numeric, a, estimates[0],
+                    estimates[1], estimates[2]);
       err2 += (numeric - a) * (numeric - a);
       ref2 += numeric * numeric;
     }
-    const double allowed = tol * std::sqrt(ref2) + std::sqrt(unc2) +
-                           kFdAbsoluteFloor * std::sqrt(double(idx.size()));
+    const double allowed =
+        tol * std::sqrt(ref2) + std::sqrt(unc2) + kFdAbsoluteFloor * std::sqrt(double(idx.size()));
     const double rel = std::sqrt(err2) / std::max(std::sqrt(ref2), 1e-30);
     worst = std::max(worst, rel);
-    EXPECT_LE(std::sqrt(err2), allowed) << t.name << ": relative error " << rel << " over " << idx.size()
-                        << " samples (|numeric| " << std::sqrt(ref2) << ")";
+    EXPECT_LE(std::sqrt(err2), allowed)
+        << t.name << ": relative error " << rel << " over " << idx.size() << " samples (|numeric| "
+        << std::sqrt(ref2) << ")";
   }
   return worst;
 }

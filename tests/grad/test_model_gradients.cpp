@@ -101,21 +101,31 @@ std::vector<ModelCase> dense_cases() {
 
 const char* position_name(GatePosition p) {
   switch (p) {
-    case GatePosition::sdpa: return "sdpa";
-    case GatePosition::value: return "value";
-    case GatePosition::key: return "key";
-    case GatePosition::query: return "query";
-    case GatePosition::dense: return "dense";
-    default: return "none";
+    case GatePosition::sdpa:
+      return "sdpa";
+    case GatePosition::value:
+      return "value";
+    case GatePosition::key:
+      return "key";
+    case GatePosition::query:
+      return "query";
+    case GatePosition::dense:
+      return "dense";
+    default:
+      return "none";
   }
 }
 
 const char* activation_name(GateActivation a) {
   switch (a) {
-    case GateActivation::sigmoid: return "sigmoid";
-    case GateActivation::silu: return "silu";
-    case GateActivation::ns_sigmoid: return "ns_sigmoid";
-    default: return "identity";
+    case GateActivation::sigmoid:
+      return "sigmoid";
+    case GateActivation::silu:
+      return "silu";
+    case GateActivation::ns_sigmoid:
+      return "ns_sigmoid";
+    default:
+      return "identity";
   }
 }
 
@@ -151,9 +161,11 @@ std::vector<ModelCase> gate_cases() {
               g.qk_gate_point = point;
               c.name = std::string(position_name(pos)) + "_" +
                        (gran == GateGranularity::elementwise ? "elem" : "head") + "_" +
-                       (sharing == 0 ? "specific" : sharing == 1 ? "shared_scores" : "shared_logits") +
-                       "_" + (combine == GateCombine::add ? "add_" : "mul_") + activation_name(act) +
-                       (input_dependent ? "" : "_static") +
+                       (sharing == 0   ? "specific"
+                        : sharing == 1 ? "shared_scores"
+                                       : "shared_logits") +
+                       "_" + (combine == GateCombine::add ? "add_" : "mul_") +
+                       activation_name(act) + (input_dependent ? "" : "_static") +
                        (qk ? (point == QkGatePoint::pre_norm ? "_prenorm" : "_postrope") : "");
               cases.push_back(c);
             }

@@ -79,16 +79,16 @@ void check_qknorm_rope(Backend& be, Rng& rng, bool with_norm) {
   std::vector<float> out(rows * heads * D), rstd(rows * heads);
   const float* wp = with_norm ? w.data() : nullptr;
   auto loss = [&] {
-    be.qknorm_rope_forward(out.data(), rstd.data(), in.data(), ld, wp, cos.data(), sin.data(),
-                           rows, heads, D, seq, 1e-6f);
+    be.qknorm_rope_forward(out.data(), rstd.data(), in.data(), ld, wp, cos.data(), sin.data(), rows,
+                           heads, D, seq, 1e-6f);
     return weighted_sum(out, r);
   };
   std::vector<FdTarget> t = {{"in", in.data(), rows * ld, std::vector<float>(rows * ld)}};
   if (with_norm) t.push_back({"w", w.data(), D, std::vector<float>(D)});
   loss();
   be.qknorm_rope_backward(t[0].analytic.data(), ld, with_norm ? t[1].analytic.data() : nullptr,
-                          r.data(), in.data(), wp, rstd.data(), cos.data(), sin.data(), rows,
-                          heads, D, seq);
+                          r.data(), in.data(), wp, rstd.data(), cos.data(), sin.data(), rows, heads,
+                          D, seq);
   // Columns outside the heads are padding: their gradient is not written; expect zero there.
   for (int64_t row = 0; row < rows; ++row)
     for (int64_t c = heads * D; c < ld; ++c) t[0].analytic[row * ld + c] = 0.0f;
@@ -121,8 +121,8 @@ TEST_F(OpGradients, CausalGqaAttention) {
                              {"k", k.data(), rows * d.ld_k, std::vector<float>(rows * d.ld_k)},
                              {"v", v.data(), rows * d.ld_v, std::vector<float>(rows * d.ld_v)}};
   loss();
-  be->attention_backward(t[0].analytic.data(), t[1].analytic.data(), t[2].analytic.data(),
-                         r.data(), q.data(), k.data(), v.data(), out.data(), lse.data(), d);
+  be->attention_backward(t[0].analytic.data(), t[1].analytic.data(), t[2].analytic.data(), r.data(),
+                         q.data(), k.data(), v.data(), out.data(), lse.data(), d);
   auto zero_padding = [](FdTarget& target, int64_t rows, int64_t used, int64_t ld) {
     for (int64_t row = 0; row < rows; ++row)
       for (int64_t c = used; c < ld; ++c) target.analytic[row * ld + c] = 0.0f;
@@ -141,8 +141,8 @@ TEST_F(OpGradients, SwiGlu) {
     be->swiglu_forward(out.data(), gu.data(), rows, inter);
     return weighted_sum(out, r);
   };
-  std::vector<FdTarget> t = {{"gate_up", gu.data(), rows * 2 * inter,
-                              std::vector<float>(rows * 2 * inter)}};
+  std::vector<FdTarget> t = {
+      {"gate_up", gu.data(), rows * 2 * inter, std::vector<float>(rows * 2 * inter)}};
   be->swiglu_backward(t[0].analytic.data(), r.data(), gu.data(), rows, inter);
   check_gradients(t, loss, 100, 5);
 }
@@ -178,8 +178,8 @@ TEST_F(OpGradients, LmHeadCrossEntropy) {
   forward(1.0f / rows);  // logits now hold d(mean loss)/d(logits)
   be->gemm(false, false, rows, C, V, 1.0f, logits.data(), V, w.data(), C, 0.0f,
            t[0].analytic.data(), C);
-  be->gemm(true, false, V, C, rows, 1.0f, logits.data(), V, x.data(), C, 0.0f,
-           t[1].analytic.data(), C);
+  be->gemm(true, false, V, C, rows, 1.0f, logits.data(), V, x.data(), C, 0.0f, t[1].analytic.data(),
+           C);
   check_gradients(t, loss, 100, 7);
 }
 
@@ -226,10 +226,9 @@ TEST_F(OpGradients, GateEveryVariant) {
       be->gate_forward(out.data(), y.data(), y_ld, logits.data(), logits_ld, rows, s);
       return weighted_sum(out, r);
     };
-    std::vector<FdTarget> t = {
-        {"y", y.data(), rows * y_ld, std::vector<float>(rows * y_ld)},
-        {"logits", logits.data(), static_cast<int64_t>(logits.size()),
-         std::vector<float>(logits.size())}};
+    std::vector<FdTarget> t = {{"y", y.data(), rows * y_ld, std::vector<float>(rows * y_ld)},
+                               {"logits", logits.data(), static_cast<int64_t>(logits.size()),
+                                std::vector<float>(logits.size())}};
     std::vector<float> dlogits(rows * width);
     be->gate_backward(t[0].analytic.data(), y_ld, dlogits.data(), width, r.data(), y.data(), y_ld,
                       logits.data(), logits_ld, rows, s);
@@ -243,10 +242,10 @@ TEST_F(OpGradients, GateEveryVariant) {
     for (int64_t row = 0; row < rows; ++row)
       for (int64_t cidx = s.heads * s.head_dim; cidx < y_ld; ++cidx)
         t[0].analytic[row * y_ld + cidx] = 0.0f;
-    SCOPED_TRACE(::testing::Message() << "elementwise=" << c.elementwise << " shared=" << c.shared
-                                      << " avg_logits=" << c.average_logits
-                                      << " additive=" << c.additive << " static=" << c.is_static
-                                      << " act=" << static_cast<int>(c.act));
+    SCOPED_TRACE(::testing::Message()
+                 << "elementwise=" << c.elementwise << " shared=" << c.shared
+                 << " avg_logits=" << c.average_logits << " additive=" << c.additive
+                 << " static=" << c.is_static << " act=" << static_cast<int>(c.act));
     check_gradients(t, loss, 60, 8);
     ++checked;
   }

@@ -68,7 +68,8 @@ TEST(Instrumentation, GateScoreOfZeroLogits) {
     Transformer model(config, *backend);
     model.init_weights(5);
     for (int l = 0; l < config.num_hidden_layers; ++l)
-      zero_param(model.params(), "model.layers." + std::to_string(l) + ".self_attn.gate_proj.weight");
+      zero_param(model.params(),
+                 "model.layers." + std::to_string(l) + ".self_attn.gate_proj.weight");
     std::vector<int32_t> tokens(2 * 6, 4);
     ModelAnalysis analysis;
     analysis.reset(config.num_hidden_layers, true);
@@ -93,7 +94,8 @@ TEST(Instrumentation, MaxActivationOfIdentityBlocks) {
   }
   std::vector<int32_t> tokens = {1, 5, 7, 1, 12, 0};
   std::vector<float> table(config.vocab_size * config.hidden_size);
-  backend->to_host(table.data(), model.params().data(model.params().find("model.embed_tokens.weight")),
+  backend->to_host(table.data(),
+                   model.params().data(model.params().find("model.embed_tokens.weight")),
                    table.size());
   float expected = 0.0f;
   for (int32_t t : tokens)

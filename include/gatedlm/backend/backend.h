@@ -77,8 +77,8 @@ class Backend {
   // ---- embedding ----
   virtual void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n,
                                  int64_t dim) = 0;
-  virtual void embedding_backward(float* dtable, const float* dout, const int32_t* ids,
-                                  int64_t n, int64_t dim) = 0;
+  virtual void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t n,
+                                  int64_t dim) = 0;
 
   // ---- RMSNorm: out = w * x / sqrt(mean(x^2) + eps) per row; rstd saved for backward ----
   virtual void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w,
@@ -93,23 +93,21 @@ class Backend {
   // out and rstd contiguous ([rows, heads, head_dim] and [rows, heads]). w == nullptr: no norm.
   // cos/sin: [seq_len, head_dim/2].
   virtual void qknorm_rope_forward(float* out, float* rstd, const float* in, int64_t ld_in,
-                                   const float* w, const float* cos, const float* sin,
-                                   int64_t rows, int64_t heads, int64_t head_dim,
-                                   int64_t seq_len, float eps) = 0;
+                                   const float* w, const float* cos, const float* sin, int64_t rows,
+                                   int64_t heads, int64_t head_dim, int64_t seq_len, float eps) = 0;
   // din (row stride ld_in) is overwritten; dw accumulates.
   virtual void qknorm_rope_backward(float* din, int64_t ld_in, float* dw, const float* dout,
                                     const float* in, const float* w, const float* rstd,
-                                    const float* cos, const float* sin, int64_t rows,
-                                    int64_t heads, int64_t head_dim, int64_t seq_len) = 0;
+                                    const float* cos, const float* sin, int64_t rows, int64_t heads,
+                                    int64_t head_dim, int64_t seq_len) = 0;
 
   // ---- causal GQA attention; lse [B, H, T] (log-sum-exp of scaled scores) saved ----
   virtual void attention_forward(float* out, float* lse, const float* q, const float* k,
                                  const float* v, const AttentionDims& dims) = 0;
   // dq, dk and dv (with the row strides of q, k and v) are overwritten.
   virtual void attention_backward(float* dq, float* dk, float* dv, const float* dout,
-                                  const float* q, const float* k, const float* v,
-                                  const float* out, const float* lse,
-                                  const AttentionDims& dims) = 0;
+                                  const float* q, const float* k, const float* v, const float* out,
+                                  const float* lse, const AttentionDims& dims) = 0;
   // first_token[b, h] = mean over t >= 1 of P[b, h, t, 0] (the paper's F-Attn before averaging).
   virtual void attention_first_token_prob(float* first_token, const float* q, const float* k,
                                           const float* lse, const AttentionDims& dims) = 0;
@@ -131,9 +129,8 @@ class Backend {
   // dy (row stride dy_ld) and dlogits ([rows, width], row stride dlogits_ld) are overwritten;
   // dout is contiguous.
   virtual void gate_backward(float* dy, int64_t dy_ld, float* dlogits, int64_t dlogits_ld,
-                             const float* dout, const float* y, int64_t y_ld,
-                             const float* logits, int64_t logits_ld, int64_t rows,
-                             const GateSpec& spec) = 0;
+                             const float* dout, const float* y, int64_t y_ld, const float* logits,
+                             int64_t logits_ld, int64_t rows, const GateSpec& spec) = 0;
   // Sum of the gate scores and count of scores < 0.1 over rows x heads x head_dim (as applied).
   virtual void gate_score_stats(double* sum, double* below_threshold, const float* logits,
                                 int64_t logits_ld, int64_t rows, const GateSpec& spec) = 0;

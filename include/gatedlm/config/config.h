@@ -147,8 +147,8 @@ struct ParallelConfig {
 struct CheckpointConfig {
   int64_t interval = 0;  // 0 = only at the end and on signals
   int64_t keep_last = 3;
-  int64_t keep_every = 0;  // 0 = no milestones
-  bool async = false;      // write in a background thread from a host snapshot
+  int64_t keep_every = 0;                 // 0 = no milestones
+  bool async = false;                     // write in a background thread from a host snapshot
   std::string on_write_failure = "stop";  // stop | continue
 
   bool operator==(const CheckpointConfig&) const = default;

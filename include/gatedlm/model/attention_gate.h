@@ -45,8 +45,7 @@ class AttentionGate {
   void backward(Backend& be, float* dy, int64_t dy_ld, const float* dout, const float* y,
                 int64_t y_ld, const Logits& logits, float* dfused, int64_t ld_fused,
                 int64_t gate_col, float* scratch, int64_t rows) const;
-  void accumulate_stats(Backend& be, LayerAnalysis& out, const Logits& logits,
-                        int64_t rows) const;
+  void accumulate_stats(Backend& be, LayerAnalysis& out, const Logits& logits, int64_t rows) const;
 
  private:
   GatePosition position_;

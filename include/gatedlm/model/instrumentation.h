@@ -9,8 +9,8 @@
 namespace gatedlm {
 
 enum ActivationPoint { kAttnOutput = 0, kAttnResidual, kFfnOutput, kFfnResidual, kNumPoints };
-inline constexpr const char* kActivationPointNames[kNumPoints] = {
-    "attn_output", "attn_residual", "ffn_output", "ffn_residual"};
+inline constexpr const char* kActivationPointNames[kNumPoints] = {"attn_output", "attn_residual",
+                                                                  "ffn_output", "ffn_residual"};
 
 struct LayerAnalysis {
   double first_token_attn_sum = 0.0;  // sum over batches of the per-batch mean

@@ -16,11 +16,10 @@ inline void linear_forward(Backend& be, float* y, int64_t ldy, const float* x, i
 }
 
 // dx[rows, in] = (or +=, when accumulate) dy W.
-inline void linear_backward_input(Backend& be, float* dx, int64_t ldx, const float* dy,
-                                  int64_t ldy, const float* w, const LinearShape& s,
-                                  bool accumulate) {
-  be.gemm(false, false, s.rows, s.in, s.out, 1.0f, dy, ldy, w, s.in, accumulate ? 1.0f : 0.0f,
-          dx, ldx);
+inline void linear_backward_input(Backend& be, float* dx, int64_t ldx, const float* dy, int64_t ldy,
+                                  const float* w, const LinearShape& s, bool accumulate) {
+  be.gemm(false, false, s.rows, s.in, s.out, 1.0f, dy, ldy, w, s.in, accumulate ? 1.0f : 0.0f, dx,
+          ldx);
 }
 
 // dW[out, in] += dy^T x.

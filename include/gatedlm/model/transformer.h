@@ -29,10 +29,10 @@ class Transformer {
 
   // Mean cross-entropy of the batch (host token arrays [batch, seq_len]). Keeps the logits.
   double forward(const int32_t* inputs, const int32_t* targets, int64_t batch, int64_t seq_len,
-                ModelAnalysis* analysis = nullptr);
+                 ModelAnalysis* analysis = nullptr);
   // Forward and backward: parameter gradients += loss_weight * d(mean loss)/d(theta).
   double forward_backward(const int32_t* inputs, const int32_t* targets, int64_t batch,
-                         int64_t seq_len, float loss_weight);
+                          int64_t seq_len, float loss_weight);
 
   const Tensor& logits() const { return logits_; }  // [batch*seq_len, vocab] after forward()
   // Host copy of the per-token losses [batch*seq_len] of the last forward (row b*T + t).
@@ -46,8 +46,8 @@ class Transformer {
 
  private:
   struct Block;
-  double run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
-                    int64_t seq_len, float grad_scale, ModelAnalysis* analysis);
+  double run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch, int64_t seq_len,
+                     float grad_scale, ModelAnalysis* analysis);
   void run_backward(int64_t batch, int64_t seq_len);
   void build_rope(int64_t seq_len);
 

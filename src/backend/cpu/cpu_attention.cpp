@@ -23,8 +23,8 @@ struct HeadView {
 // scores[t, j] for rows [r0, r1) and columns [0, r1): scale * q_t . k_j.
 void block_scores(CpuBackend& be, float* scores, const HeadView& h, int64_t r0, int64_t r1,
                   int64_t head_dim, float scale, int64_t ld_s) {
-  be.gemm(false, true, r1 - r0, r1, head_dim, scale, h.q + r0 * h.ld_q, h.ld_q, h.k, h.ld_k,
-          0.0f, scores, ld_s);
+  be.gemm(false, true, r1 - r0, r1, head_dim, scale, h.q + r0 * h.ld_q, h.ld_q, h.k, h.ld_k, 0.0f,
+          scores, ld_s);
 }
 
 }  // namespace
@@ -41,8 +41,12 @@ void CpuBackend::attention_forward(float* out, float* lse, const float* q, const
     for (int64_t b = 0; b < d.batch; ++b) {
       for (int64_t h = 0; h < d.heads; ++h) {
         const int64_t g = h / group;
-        HeadView hv{q + b * T * d.ld_q + h * D, k + b * T * d.ld_k + g * D,
-                    v + b * T * d.ld_v + g * D, d.ld_q, d.ld_k, d.ld_v};
+        HeadView hv{q + b * T * d.ld_q + h * D,
+                    k + b * T * d.ld_k + g * D,
+                    v + b * T * d.ld_v + g * D,
+                    d.ld_q,
+                    d.ld_k,
+                    d.ld_v};
         float* o = out + b * T * ld_out + h * D;
         float* lse_bh = lse + (b * d.heads + h) * T;
         for (int64_t r0 = 0; r0 < T; r0 += kRowBlock) {
@@ -72,8 +76,7 @@ void CpuBackend::attention_forward(float* out, float* lse, const float* q, const
 
 void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float* dout,
                                     const float* q, const float* k, const float* v,
-                                    const float* out, const float* lse,
-                                    const AttentionDims& d) {
+                                    const float* out, const float* lse, const AttentionDims& d) {
   const int64_t T = d.seq_len, D = d.head_dim, group = d.heads / d.kv_heads;
   const int64_t ld_out = d.heads * D;
   SingleThreadedBlas single;
@@ -91,8 +94,12 @@ void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float
           std::fill(dv_bg + t * d.ld_v, dv_bg + t * d.ld_v + D, 0.0f);
         }
         for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-          HeadView hv{q + b * T * d.ld_q + h * D, k + b * T * d.ld_k + g * D,
-                      v + b * T * d.ld_v + g * D, d.ld_q, d.ld_k, d.ld_v};
+          HeadView hv{q + b * T * d.ld_q + h * D,
+                      k + b * T * d.ld_k + g * D,
+                      v + b * T * d.ld_v + g * D,
+                      d.ld_q,
+                      d.ld_k,
+                      d.ld_v};
           const float* o = out + b * T * ld_out + h * D;
           const float* g_o = dout + b * T * ld_out + h * D;
           const float* lse_bh = lse + (b * d.heads + h) * T;
@@ -106,8 +113,8 @@ void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float
               for (int64_t j = t + 1; j < r1; ++j) row[j] = 0.0f;
             }
             // dV += P^T dO ; dP = dO V^T
-            gemm(true, false, r1, D, rows, 1.0f, probs.data(), r1, g_o + r0 * ld_out, ld_out,
-                 1.0f, dv_bg, d.ld_v);
+            gemm(true, false, r1, D, rows, 1.0f, probs.data(), r1, g_o + r0 * ld_out, ld_out, 1.0f,
+                 dv_bg, d.ld_v);
             gemm(false, true, rows, r1, D, 1.0f, g_o + r0 * ld_out, ld_out, hv.v, d.ld_v, 0.0f,
                  dprobs.data(), r1);
             // dS = P * (dP - rowsum(dO * O))

@@ -84,10 +84,9 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
                       float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
-              static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
-              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
-              static_cast<blasint>(ldc));
+              trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m), static_cast<blasint>(n),
+              static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b,
+              static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
 }
 
 void CpuBackend::add_inplace(float* y, const float* x, int64_t n) {
@@ -135,8 +134,8 @@ void CpuBackend::embedding_forward(float* out, const int32_t* ids, const float* 
   for (int64_t r = 0; r < n; ++r) std::memcpy(out + r * dim, table + ids[r] * dim, dim * 4);
 }
 
-void CpuBackend::embedding_backward(float* dtable, const float* dout, const int32_t* ids,
-                                    int64_t n, int64_t dim) {
+void CpuBackend::embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t n,
+                                    int64_t dim) {
   // Parallel over columns: each thread owns a column slice and walks the rows in order, so
   // repeated ids accumulate deterministically without atomics.
   const int64_t slices = std::min<int64_t>(dim, 16 * std::max(1, g_threads));
@@ -228,8 +227,8 @@ void CpuBackend::silu_backward(float* dx, const float* dout, const float* x, int
   for (int64_t i = 0; i < n; ++i) dx[i] = dout[i] * activate_grad(GateActivationKind::silu, x[i]);
 }
 
-void CpuBackend::cross_entropy(float* losses, float* logits, const int32_t* targets,
-                               int64_t rows, int64_t vocab, float dlogits_scale) {
+void CpuBackend::cross_entropy(float* losses, float* logits, const int32_t* targets, int64_t rows,
+                               int64_t vocab, float dlogits_scale) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     float* z = logits + r * vocab;

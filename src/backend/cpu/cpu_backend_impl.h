@@ -46,9 +46,9 @@ class CpuBackend final : public Backend {
   void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
                         const float* rstd, int64_t rows, int64_t dim, bool accumulate_dx) override;
 
-  void qknorm_rope_forward(float* out, float* rstd, const float* in, int64_t ld_in,
-                           const float* w, const float* cos, const float* sin, int64_t rows,
-                           int64_t heads, int64_t head_dim, int64_t seq_len, float eps) override;
+  void qknorm_rope_forward(float* out, float* rstd, const float* in, int64_t ld_in, const float* w,
+                           const float* cos, const float* sin, int64_t rows, int64_t heads,
+                           int64_t head_dim, int64_t seq_len, float eps) override;
   void qknorm_rope_backward(float* din, int64_t ld_in, float* dw, const float* dout,
                             const float* in, const float* w, const float* rstd, const float* cos,
                             const float* sin, int64_t rows, int64_t heads, int64_t head_dim,
@@ -80,8 +80,7 @@ class CpuBackend final : public Backend {
                      int64_t vocab, float dlogits_scale) override;
 
   void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr,
-                    float beta1, float beta2, float eps, float weight_decay,
-                    int64_t step) override;
+                    float beta1, float beta2, float eps, float weight_decay, int64_t step) override;
 };
 
 // Sums per-chunk partial vectors of length `dim` computed by `partial(chunk_begin, chunk_end,

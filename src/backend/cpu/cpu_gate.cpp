@@ -25,8 +25,8 @@ void row_scores(const float* logits, const GateSpec& s, float* score) {
       const float l = logits[h * unit + c];
       acc += s.shared_average_logits ? l : activate(s.activation, l);
     }
-    const float shared = s.shared_average_logits ? activate(s.activation, acc * inv_heads)
-                                                 : acc * inv_heads;
+    const float shared =
+        s.shared_average_logits ? activate(s.activation, acc * inv_heads) : acc * inv_heads;
     for (int64_t h = 0; h < s.heads; ++h) score[h * unit + c] = shared;
   }
 }
@@ -55,9 +55,8 @@ void CpuBackend::gate_forward(float* out, const float* y, int64_t y_ld, const fl
 }
 
 void CpuBackend::gate_backward(float* dy, int64_t dy_ld, float* dlogits, int64_t dlogits_ld,
-                               const float* dout, const float* y, int64_t y_ld,
-                               const float* logits, int64_t logits_ld, int64_t rows,
-                               const GateSpec& s) {
+                               const float* dout, const float* y, int64_t y_ld, const float* logits,
+                               int64_t logits_ld, int64_t rows, const GateSpec& s) {
   const int64_t unit = unit_width(s), D = s.head_dim, row_len = s.heads * D, width = s.width();
   const float inv_heads = 1.0f / static_cast<float>(s.heads);
 #pragma omp parallel

@@ -7,8 +7,8 @@ namespace gatedlm::cpu {
 
 void CpuBackend::qknorm_rope_forward(float* out, float* rstd, const float* in, int64_t ld_in,
                                      const float* w, const float* cos, const float* sin,
-                                     int64_t rows, int64_t heads, int64_t head_dim,
-                                     int64_t seq_len, float eps) {
+                                     int64_t rows, int64_t heads, int64_t head_dim, int64_t seq_len,
+                                     float eps) {
   const int64_t half = head_dim / 2;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
