@@ -14,10 +14,20 @@ namespace {
 constexpr int64_t kRowBlock = 64;
 
 struct HeadView {
-  const float* q;  // [T, D], row stride ld_q
-  const float* k;  // [T, D], row stride ld_k
-  const float* v;  // [T, D], row stride ld_v
+  const float* q = nullptr;  // [T, D], row stride ld_q
+  const float* k = nullptr;  // [T, D], row stride ld_k
+  const float* v = nullptr;  // [T, D], row stride ld_v
   int64_t ld_q, ld_k, ld_v;
+
+  // Query head h of batch b and the KV head it reads.
+  HeadView(const float* q_all, const float* k_all, const float* v_all, const AttentionDims& d,
+           int64_t b, int64_t h)
+      : ld_q(d.ld_q), ld_k(d.ld_k), ld_v(d.ld_v) {
+    const int64_t T = d.seq_len, D = d.head_dim, g = h / (d.heads / d.kv_heads);
+    q = q_all + b * T * d.ld_q + h * D;
+    k = k_all + b * T * d.ld_k + g * D;
+    v = v_all + b * T * d.ld_v + g * D;
+  }
 };
 
 // scores[t, j] for rows [r0, r1) and columns [0, r1): scale * q_t . k_j.
@@ -31,7 +41,7 @@ void block_scores(CpuBackend& be, float* scores, const HeadView& h, int64_t r0, 
 
 void CpuBackend::attention_forward(float* out, float* lse, const float* q, const float* k,
                                    const float* v, const AttentionDims& d) {
-  const int64_t T = d.seq_len, D = d.head_dim, group = d.heads / d.kv_heads;
+  const int64_t T = d.seq_len, D = d.head_dim;
   const int64_t ld_out = d.heads * D;
   SingleThreadedBlas single;
 #pragma omp parallel
@@ -40,13 +50,7 @@ void CpuBackend::attention_forward(float* out, float* lse, const float* q, const
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int64_t b = 0; b < d.batch; ++b) {
       for (int64_t h = 0; h < d.heads; ++h) {
-        const int64_t g = h / group;
-        HeadView hv{q + b * T * d.ld_q + h * D,
-                    k + b * T * d.ld_k + g * D,
-                    v + b * T * d.ld_v + g * D,
-                    d.ld_q,
-                    d.ld_k,
-                    d.ld_v};
+        const HeadView hv(q, k, v, d, b, h);
         float* o = out + b * T * ld_out + h * D;
         float* lse_bh = lse + (b * d.heads + h) * T;
         for (int64_t r0 = 0; r0 < T; r0 += kRowBlock) {
@@ -94,12 +98,7 @@ void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float
           std::fill(dv_bg + t * d.ld_v, dv_bg + t * d.ld_v + D, 0.0f);
         }
         for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-          HeadView hv{q + b * T * d.ld_q + h * D,
-                      k + b * T * d.ld_k + g * D,
-                      v + b * T * d.ld_v + g * D,
-                      d.ld_q,
-                      d.ld_k,
-                      d.ld_v};
+          const HeadView hv(q, k, v, d, b, h);
           const float* o = out + b * T * ld_out + h * D;
           const float* g_o = dout + b * T * ld_out + h * D;
           const float* lse_bh = lse + (b * d.heads + h) * T;
