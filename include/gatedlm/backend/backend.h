@@ -66,6 +66,8 @@ class Backend {
 
   // ---- elementwise and reductions ----
   virtual void add_inplace(float* y, const float* x, int64_t n) = 0;  // y += x
+  // out = a + b in one pass (the residual stream: x + block(x)).
+  virtual void add(float* out, const float* a, const float* b, int64_t n) = 0;
   virtual void scale_inplace(float* x, int64_t n, float s) = 0;
   // Sum of squares in double precision, in a fixed order (deterministic for a given n).
   virtual double sum_squares(const float* x, int64_t n) = 0;

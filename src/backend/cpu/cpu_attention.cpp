@@ -37,6 +37,14 @@ void block_scores(CpuBackend& be, float* scores, const HeadView& h, int64_t r0, 
           scores, ld_s);
 }
 
+// Per-thread score tiles, kept across calls so the step loop does not allocate: OpenMP threads
+// persist, so each grows its tiles once to the largest [kRowBlock, T] seen.
+float* thread_tile(int which, int64_t floats) {
+  thread_local std::vector<float> tiles[2];
+  if (tiles[which].size() < static_cast<size_t>(floats)) tiles[which].resize(floats);
+  return tiles[which].data();
+}
+
 }  // namespace
 
 void CpuBackend::attention_forward(float* out, float* lse, const float* q, const float* k,
@@ -46,7 +54,7 @@ void CpuBackend::attention_forward(float* out, float* lse, const float* q, const
   SingleThreadedBlas single;
 #pragma omp parallel
   {
-    std::vector<float> probs(static_cast<size_t>(kRowBlock * T));
+    float* probs = thread_tile(0, kRowBlock * T);
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int64_t b = 0; b < d.batch; ++b) {
       for (int64_t h = 0; h < d.heads; ++h) {
@@ -55,9 +63,9 @@ void CpuBackend::attention_forward(float* out, float* lse, const float* q, const
         float* lse_bh = lse + (b * d.heads + h) * T;
         for (int64_t r0 = 0; r0 < T; r0 += kRowBlock) {
           const int64_t r1 = std::min(T, r0 + kRowBlock);
-          block_scores(*this, probs.data(), hv, r0, r1, D, d.scale, r1);
+          block_scores(*this, probs, hv, r0, r1, D, d.scale, r1);
           for (int64_t t = r0; t < r1; ++t) {
-            float* row = probs.data() + (t - r0) * r1;
+            float* row = probs + (t - r0) * r1;
             float max_s = -std::numeric_limits<float>::infinity();
             for (int64_t j = 0; j <= t; ++j) max_s = std::max(max_s, row[j]);
             double sum = 0.0;
@@ -70,8 +78,8 @@ void CpuBackend::attention_forward(float* out, float* lse, const float* q, const
             for (int64_t j = t + 1; j < r1; ++j) row[j] = 0.0f;
             lse_bh[t] = max_s + static_cast<float>(std::log(sum));
           }
-          gemm(false, false, r1 - r0, D, r1, 1.0f, probs.data(), r1, hv.v, d.ld_v, 0.0f,
-               o + r0 * ld_out, ld_out);
+          gemm(false, false, r1 - r0, D, r1, 1.0f, probs, r1, hv.v, d.ld_v, 0.0f, o + r0 * ld_out,
+               ld_out);
         }
       }
     }
@@ -86,8 +94,8 @@ void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float
   SingleThreadedBlas single;
 #pragma omp parallel
   {
-    std::vector<float> probs(static_cast<size_t>(kRowBlock * T));
-    std::vector<float> dprobs(static_cast<size_t>(kRowBlock * T));
+    float* probs = thread_tile(0, kRowBlock * T);
+    float* dprobs = thread_tile(1, kRowBlock * T);
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int64_t b = 0; b < d.batch; ++b) {
       for (int64_t g = 0; g < d.kv_heads; ++g) {
@@ -105,17 +113,17 @@ void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float
           float* dq_bh = dq + b * T * d.ld_q + h * D;
           for (int64_t r0 = 0; r0 < T; r0 += kRowBlock) {
             const int64_t r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
-            block_scores(*this, probs.data(), hv, r0, r1, D, d.scale, r1);
+            block_scores(*this, probs, hv, r0, r1, D, d.scale, r1);
             for (int64_t t = r0; t < r1; ++t) {
-              float* row = probs.data() + (t - r0) * r1;
+              float* row = probs + (t - r0) * r1;
               for (int64_t j = 0; j <= t; ++j) row[j] = std::exp(row[j] - lse_bh[t]);
               for (int64_t j = t + 1; j < r1; ++j) row[j] = 0.0f;
             }
             // dV += P^T dO ; dP = dO V^T
-            gemm(true, false, r1, D, rows, 1.0f, probs.data(), r1, g_o + r0 * ld_out, ld_out, 1.0f,
-                 dv_bg, d.ld_v);
+            gemm(true, false, r1, D, rows, 1.0f, probs, r1, g_o + r0 * ld_out, ld_out, 1.0f, dv_bg,
+                 d.ld_v);
             gemm(false, true, rows, r1, D, 1.0f, g_o + r0 * ld_out, ld_out, hv.v, d.ld_v, 0.0f,
-                 dprobs.data(), r1);
+                 dprobs, r1);
             // dS = P * (dP - rowsum(dO * O))
             for (int64_t t = r0; t < r1; ++t) {
               const float* o_t = o + t * ld_out;
@@ -123,15 +131,15 @@ void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float
               double dot = 0.0;
               for (int64_t i = 0; i < D; ++i) dot += double(o_t[i]) * go_t[i];
               const float row_dot = static_cast<float>(dot);
-              float* p = probs.data() + (t - r0) * r1;
-              const float* dp = dprobs.data() + (t - r0) * r1;
+              float* p = probs + (t - r0) * r1;
+              const float* dp = dprobs + (t - r0) * r1;
               for (int64_t j = 0; j < r1; ++j) p[j] = p[j] * (dp[j] - row_dot);
             }
             // dQ = scale * dS K ; dK += scale * dS^T Q
-            gemm(false, false, rows, D, r1, d.scale, probs.data(), r1, hv.k, d.ld_k, 0.0f,
+            gemm(false, false, rows, D, r1, d.scale, probs, r1, hv.k, d.ld_k, 0.0f,
                  dq_bh + r0 * d.ld_q, d.ld_q);
-            gemm(true, false, r1, D, rows, d.scale, probs.data(), r1, hv.q + r0 * d.ld_q, d.ld_q,
-                 1.0f, dk_bg, d.ld_k);
+            gemm(true, false, r1, D, rows, d.scale, probs, r1, hv.q + r0 * d.ld_q, d.ld_q, 1.0f,
+                 dk_bg, d.ld_k);
           }
         }
       }

@@ -30,6 +30,7 @@ class CpuBackend final : public Backend {
             int64_t ldc) override;
 
   void add_inplace(float* y, const float* x, int64_t n) override;
+  void add(float* out, const float* a, const float* b, int64_t n) override;
   void scale_inplace(float* x, int64_t n, float s) override;
   double sum_squares(const float* x, int64_t n) override;
   float max_abs(const float* x, int64_t n) override;
