@@ -9,7 +9,7 @@
 #include <new>
 
 #include "cpu_backend_impl.h"
-#include "cpu_math.h"
+#include "gatedlm/backend/kernel_math.h"
 
 namespace gatedlm {
 namespace {
@@ -201,7 +201,7 @@ void CpuBackend::swiglu_forward(float* out, const float* gate_up, int64_t rows, 
     const float* g = gate_up + r * 2 * inter;
     const float* u = g + inter;
     float* o = out + r * inter;
-    for (int64_t i = 0; i < inter; ++i) o[i] = g[i] * sigmoid(g[i]) * u[i];
+    for (int64_t i = 0; i < inter; ++i) o[i] = swiglu(g[i], u[i]);
   }
 }
 
@@ -214,11 +214,7 @@ void CpuBackend::swiglu_backward(float* dgate_up, const float* dout, const float
     const float* d = dout + r * inter;
     float* dg = dgate_up + r * 2 * inter;
     float* du = dg + inter;
-    for (int64_t i = 0; i < inter; ++i) {
-      const float s = sigmoid(g[i]);
-      du[i] = d[i] * g[i] * s;
-      dg[i] = d[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-    }
+    for (int64_t i = 0; i < inter; ++i) swiglu_grad(g[i], u[i], d[i], dg + i, du + i);
   }
 }
 
@@ -255,19 +251,9 @@ void CpuBackend::cross_entropy(float* losses, float* logits, const int32_t* targ
 void CpuBackend::adamw_update(float* param, const float* grad, float* m, float* v, int64_t n,
                               float lr, float beta1, float beta2, float eps, float weight_decay,
                               int64_t step) {
-  // Same arithmetic order as torch.optim.AdamW, so the oracle agrees to rounding.
-  const float bias1 = 1.0f - std::pow(beta1, static_cast<float>(step));
-  const float bias2_sqrt = std::sqrt(1.0f - std::pow(beta2, static_cast<float>(step)));
-  const float step_size = lr / bias1;
-  const float decay = 1.0f - lr * weight_decay;
+  const AdamWStep s = adamw_step(lr, beta1, beta2, eps, weight_decay, step);
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = grad[i];
-    m[i] = beta1 * m[i] + (1.0f - beta1) * g;
-    v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
-    const float denom = std::sqrt(v[i]) / bias2_sqrt + eps;
-    param[i] = param[i] * decay - step_size * m[i] / denom;
-  }
+  for (int64_t i = 0; i < n; ++i) adamw_element(param + i, grad[i], m + i, v + i, s);
 }
 
 }  // namespace cpu

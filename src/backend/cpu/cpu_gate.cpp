@@ -4,30 +4,18 @@
 #include <vector>
 
 #include "cpu_backend_impl.h"
-#include "cpu_math.h"
+#include "gatedlm/backend/kernel_math.h"
 
 namespace gatedlm::cpu {
 namespace {
 
-int64_t unit_width(const GateSpec& s) { return s.elementwise ? s.head_dim : 1; }
-
-// Scores per logit column (after head sharing) for one row.
+// Scores per logit column for one row (a head-shared score is computed once per column).
 void row_scores(const float* logits, const GateSpec& s, float* score) {
-  const int64_t unit = unit_width(s), width = s.width();
-  if (!s.head_shared) {
-    for (int64_t i = 0; i < width; ++i) score[i] = activate(s.activation, logits[i]);
-    return;
-  }
-  const float inv_heads = 1.0f / static_cast<float>(s.heads);
+  const int64_t unit = gate_unit_width(s);
   for (int64_t c = 0; c < unit; ++c) {
-    float acc = 0.0f;
-    for (int64_t h = 0; h < s.heads; ++h) {
-      const float l = logits[h * unit + c];
-      acc += s.shared_average_logits ? l : activate(s.activation, l);
-    }
-    const float shared =
-        s.shared_average_logits ? activate(s.activation, acc * inv_heads) : acc * inv_heads;
-    for (int64_t h = 0; h < s.heads; ++h) score[h * unit + c] = shared;
+    const float shared = s.head_shared ? gate_score(logits, s, 0, c) : 0.0f;
+    for (int64_t h = 0; h < s.heads; ++h)
+      score[h * unit + c] = s.head_shared ? shared : gate_score(logits, s, h, c);
   }
 }
 
@@ -35,7 +23,7 @@ void row_scores(const float* logits, const GateSpec& s, float* score) {
 
 void CpuBackend::gate_forward(float* out, const float* y, int64_t y_ld, const float* logits,
                               int64_t logits_ld, int64_t rows, const GateSpec& s) {
-  const int64_t unit = unit_width(s), D = s.head_dim, row_len = s.heads * D;
+  const int64_t unit = gate_unit_width(s), D = s.head_dim, row_len = s.heads * D;
 #pragma omp parallel
   {
     std::vector<float> score(static_cast<size_t>(s.width()));
@@ -57,8 +45,7 @@ void CpuBackend::gate_forward(float* out, const float* y, int64_t y_ld, const fl
 void CpuBackend::gate_backward(float* dy, int64_t dy_ld, float* dlogits, int64_t dlogits_ld,
                                const float* dout, const float* y, int64_t y_ld, const float* logits,
                                int64_t logits_ld, int64_t rows, const GateSpec& s) {
-  const int64_t unit = unit_width(s), D = s.head_dim, row_len = s.heads * D, width = s.width();
-  const float inv_heads = 1.0f / static_cast<float>(s.heads);
+  const int64_t unit = gate_unit_width(s), D = s.head_dim, row_len = s.heads * D, width = s.width();
 #pragma omp parallel
   {
     std::vector<float> score(static_cast<size_t>(width)), dscore(static_cast<size_t>(width));
@@ -78,21 +65,13 @@ void CpuBackend::gate_backward(float* dy, int64_t dy_ld, float* dlogits, int64_t
         }
       }
       float* dl = dlogits + r * dlogits_ld;
-      if (!s.head_shared) {
-        for (int64_t i = 0; i < width; ++i) dl[i] = dscore[i] * activate_grad(s.activation, lr[i]);
-        continue;
-      }
       for (int64_t c = 0; c < unit; ++c) {
-        float total = 0.0f, mean_logit = 0.0f;
-        for (int64_t h = 0; h < s.heads; ++h) {
-          total += dscore[h * unit + c];
-          mean_logit += lr[h * unit + c];
-        }
-        mean_logit *= inv_heads;
-        for (int64_t h = 0; h < s.heads; ++h) {
-          const float at = s.shared_average_logits ? mean_logit : lr[h * unit + c];
-          dl[h * unit + c] = total * inv_heads * activate_grad(s.activation, at);
-        }
+        float total = 0.0f;
+        if (s.head_shared)
+          for (int64_t h = 0; h < s.heads; ++h) total += dscore[h * unit + c];
+        for (int64_t h = 0; h < s.heads; ++h)
+          dl[h * unit + c] =
+              gate_logit_grad(lr, s, h, c, s.head_shared ? total : dscore[h * unit + c]);
       }
     }
   }
@@ -100,7 +79,7 @@ void CpuBackend::gate_backward(float* dy, int64_t dy_ld, float* dlogits, int64_t
 
 void CpuBackend::gate_score_stats(double* sum, double* below_threshold, const float* logits,
                                   int64_t logits_ld, int64_t rows, const GateSpec& s) {
-  const int64_t unit = unit_width(s), D = s.head_dim;
+  const int64_t unit = gate_unit_width(s), D = s.head_dim;
   double total = 0.0, below = 0.0;
 #pragma omp parallel reduction(+ : total, below)
   {

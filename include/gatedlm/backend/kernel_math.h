@@ -1,0 +1,122 @@
+// Per-element math shared by the CPU loops and the CUDA kernels (nvcc compiles it for both), so
+// the two backends evaluate the same formulas in the same order: activations, one gate score,
+// SwiGLU and the AdamW update.
+#pragma once
+
+#include <math.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "gatedlm/backend/backend.h"
+
+#ifdef __CUDACC__
+#define GATEDLM_HOST_DEVICE __host__ __device__
+#else
+#define GATEDLM_HOST_DEVICE
+#endif
+
+namespace gatedlm {
+
+GATEDLM_HOST_DEVICE inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+GATEDLM_HOST_DEVICE inline float activate(GateActivationKind kind, float x) {
+  switch (kind) {
+    case GateActivationKind::sigmoid:
+      return sigmoid(x);
+    case GateActivationKind::silu:
+      return x * sigmoid(x);
+    case GateActivationKind::ns_sigmoid:
+      return 0.5f + 0.5f * sigmoid(x);
+    case GateActivationKind::identity:
+      return x;
+  }
+  return x;
+}
+
+GATEDLM_HOST_DEVICE inline float activate_grad(GateActivationKind kind, float x) {
+  switch (kind) {
+    case GateActivationKind::sigmoid: {
+      const float s = sigmoid(x);
+      return s * (1.0f - s);
+    }
+    case GateActivationKind::silu: {
+      const float s = sigmoid(x);
+      return s * (1.0f + x * (1.0f - s));
+    }
+    case GateActivationKind::ns_sigmoid: {
+      const float s = sigmoid(x);
+      return 0.5f * s * (1.0f - s);
+    }
+    case GateActivationKind::identity:
+      return 1.0f;
+  }
+  return 1.0f;
+}
+
+// Columns per head in the logits: head_dim for elementwise gates, 1 for headwise ones.
+GATEDLM_HOST_DEVICE inline int64_t gate_unit_width(const GateSpec& s) {
+  return s.elementwise ? s.head_dim : 1;
+}
+
+// The score of logit unit (h, c) (c < gate_unit_width) of one token's logits row. A head-shared
+// score is the same for every h: the mean over heads of the logits (then activated) or of the
+// activated logits.
+GATEDLM_HOST_DEVICE inline float gate_score(const float* logits, const GateSpec& s, int64_t h,
+                                            int64_t c) {
+  const int64_t unit = gate_unit_width(s);
+  if (!s.head_shared) return activate(s.activation, logits[h * unit + c]);
+  const float inv_heads = 1.0f / static_cast<float>(s.heads);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < s.heads; ++i) {
+    const float l = logits[i * unit + c];
+    acc += s.shared_average_logits ? l : activate(s.activation, l);
+  }
+  return s.shared_average_logits ? activate(s.activation, acc * inv_heads) : acc * inv_heads;
+}
+
+// d loss / d logit (h, c) given `dscore`: the gradient of the unit's own score, or for a
+// head-shared gate the sum of the gradients of every head's score at column c.
+GATEDLM_HOST_DEVICE inline float gate_logit_grad(const float* logits, const GateSpec& s, int64_t h,
+                                                 int64_t c, float dscore) {
+  const int64_t unit = gate_unit_width(s);
+  if (!s.head_shared) return dscore * activate_grad(s.activation, logits[h * unit + c]);
+  const float inv_heads = 1.0f / static_cast<float>(s.heads);
+  float at = logits[h * unit + c];
+  if (s.shared_average_logits) {
+    float mean_logit = 0.0f;
+    for (int64_t i = 0; i < s.heads; ++i) mean_logit += logits[i * unit + c];
+    at = mean_logit * inv_heads;
+  }
+  return dscore * inv_heads * activate_grad(s.activation, at);
+}
+
+// SwiGLU: out = silu(g) * u, and its gradients for upstream d.
+GATEDLM_HOST_DEVICE inline float swiglu(float g, float u) { return g * sigmoid(g) * u; }
+GATEDLM_HOST_DEVICE inline void swiglu_grad(float g, float u, float d, float* dg, float* du) {
+  const float s = sigmoid(g);
+  *du = d * g * s;
+  *dg = d * u * s * (1.0f + g * (1.0f - s));
+}
+
+// The per-step constants of AdamW with bias correction, computed once on the host.
+struct AdamWStep {
+  float beta1, beta2, eps, step_size, bias2_sqrt, decay;
+};
+inline AdamWStep adamw_step(float lr, float beta1, float beta2, float eps, float weight_decay,
+                            int64_t step) {
+  const float bias1 = 1.0f - std::pow(beta1, static_cast<float>(step));
+  const float bias2_sqrt = std::sqrt(1.0f - std::pow(beta2, static_cast<float>(step)));
+  return {beta1, beta2, eps, lr / bias1, bias2_sqrt, 1.0f - lr * weight_decay};
+}
+
+// One AdamW element with decoupled decay, in torch.optim.AdamW's arithmetic order.
+GATEDLM_HOST_DEVICE inline void adamw_element(float* param, float g, float* m, float* v,
+                                              const AdamWStep& s) {
+  *m = s.beta1 * *m + (1.0f - s.beta1) * g;
+  *v = s.beta2 * *v + (1.0f - s.beta2) * g * g;
+  const float denom = sqrtf(*v) / s.bias2_sqrt + s.eps;
+  *param = *param * s.decay - s.step_size * *m / denom;
+}
+
+}  // namespace gatedlm

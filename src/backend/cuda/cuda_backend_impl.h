@@ -1,0 +1,113 @@
+// The CUDA backend class. Host-side plumbing (memory, copies, cuBLAS GEMM) lives in
+// cuda_backend.cpp; the ops are CUDA kernels in cuda_*.cu, one file per concern as on the CPU.
+// Every op is enqueued on one stream; to_host and the scalar reductions synchronise it.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "gatedlm/backend/backend.h"
+#include "gatedlm/core/error.h"
+
+namespace gatedlm::cuda {
+
+// Throws RuntimeFailure naming the call that failed.
+inline void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess)
+    throw RuntimeFailure(std::string("CUDA: ") + what + ": " + cudaGetErrorString(status));
+}
+// After a kernel launch: reports a bad launch configuration at once, not at the next sync.
+inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  Device device() const override { return Device::cuda; }
+  std::string name() const override { return "cuda"; }
+
+  Tensor empty(const Shape& shape) override;
+  void fill(float* x, int64_t n, float value) override;
+  void copy(float* dst, const float* src, int64_t n) override;
+  void to_host(float* host_dst, const float* src, int64_t n) override;
+  void from_host(float* dst, const float* host_src, int64_t n) override;
+  void ids_from_host(int32_t* dst, const int32_t* host_src, int64_t n) override;
+  std::shared_ptr<Buffer> allocate_ids(int64_t n) override;
+
+  void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+            int64_t ldc) override;
+
+  void add_inplace(float* y, const float* x, int64_t n) override;
+  void add(float* out, const float* a, const float* b, int64_t n) override;
+  void scale_inplace(float* x, int64_t n, float s) override;
+  double sum_squares(const float* x, int64_t n) override;
+  float max_abs(const float* x, int64_t n) override;
+  void sum_rows_accumulate(float* out, const float* x, int64_t rows, int64_t cols,
+                           int64_t ld) override;
+
+  void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n,
+                         int64_t dim) override;
+  void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t n,
+                          int64_t dim) override;
+
+  void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t rows,
+                       int64_t dim, float eps) override;
+  void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
+                        const float* rstd, int64_t rows, int64_t dim, bool accumulate_dx) override;
+
+  void qknorm_rope_forward(float* out, float* rstd, const float* in, int64_t ld_in, const float* w,
+                           const float* cos, const float* sin, int64_t rows, int64_t heads,
+                           int64_t head_dim, int64_t seq_len, float eps) override;
+  void qknorm_rope_backward(float* din, int64_t ld_in, float* dw, const float* dout,
+                            const float* in, const float* w, const float* rstd, const float* cos,
+                            const float* sin, int64_t rows, int64_t heads, int64_t head_dim,
+                            int64_t seq_len) override;
+
+  void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                         const AttentionDims& dims) override;
+  void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q,
+                          const float* k, const float* v, const float* out, const float* lse,
+                          const AttentionDims& dims) override;
+  void attention_first_token_prob(float* first_token, const float* q, const float* k,
+                                  const float* lse, const AttentionDims& dims) override;
+
+  void swiglu_forward(float* out, const float* gate_up, int64_t rows, int64_t inter) override;
+  void swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, int64_t rows,
+                       int64_t inter) override;
+  void silu_forward(float* out, const float* x, int64_t n) override;
+  void silu_backward(float* dx, const float* dout, const float* x, int64_t n) override;
+
+  void gate_forward(float* out, const float* y, int64_t y_ld, const float* logits,
+                    int64_t logits_ld, int64_t rows, const GateSpec& spec) override;
+  void gate_backward(float* dy, int64_t dy_ld, float* dlogits, int64_t dlogits_ld,
+                     const float* dout, const float* y, int64_t y_ld, const float* logits,
+                     int64_t logits_ld, int64_t rows, const GateSpec& spec) override;
+  void gate_score_stats(double* sum, double* below_threshold, const float* logits,
+                        int64_t logits_ld, int64_t rows, const GateSpec& spec) override;
+
+  void cross_entropy(float* losses, float* logits, const int32_t* targets, int64_t rows,
+                     int64_t vocab, float dlogits_scale) override;
+
+  void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr,
+                    float beta1, float beta2, float eps, float weight_decay, int64_t step) override;
+
+  void synchronize() override;
+
+  cudaStream_t stream() const { return stream_; }
+  // Device scratch of at least `bytes`, reused by every op (ops on one stream never overlap).
+  // Growing it synchronises; the step loop reaches its final size in the first step.
+  void* scratch(size_t bytes);
+
+ private:
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  void* scratch_ = nullptr;
+  size_t scratch_bytes_ = 0;
+};
+
+}  // namespace gatedlm::cuda
