@@ -13,13 +13,7 @@ steps="${STEPS:-5}"
 warmup="${WARMUP:-2}"
 [ -x build/gatedlm ] || bash scripts/build.sh >/dev/null
 
-gate_args() {
-  case "$1" in
-    none) ;;
-    sdpa-elementwise) echo "--set model.attention_gate.position=sdpa --set model.attention_gate.granularity=elementwise" ;;
-    sdpa-headwise) echo "--set model.attention_gate.position=sdpa --set model.attention_gate.granularity=headwise" ;;
-  esac
-}
+source scripts/bench/gate_args.sh
 
 out="$(mktemp)"
 for t in "${threads[@]}"; do
@@ -27,7 +21,7 @@ for t in "${threads[@]}"; do
     # shellcheck disable=SC2046
     ours=$(OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t build/gatedlm bench "$config" --threads "$t" \
              --steps "$steps" --warmup "$warmup" --json $(gate_args "$g"))
-    theirs=$(OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t /usr/bin/python3 scripts/bench/pytorch_cpu.py \
+    theirs=$(OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t /usr/bin/python3 scripts/bench/pytorch_bench.py \
              --config "$config" --threads "$t" --steps "$steps" --warmup "$warmup" $(gate_args "$g"))
     echo "$t $g $ours" >> "$out"
     echo "$t $g $theirs" >> "$out"

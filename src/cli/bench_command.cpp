@@ -8,6 +8,8 @@
 
 #include "commands.h"
 #include "gatedlm/backend/cpu/cpu_backend.h"
+#include "gatedlm/backend/gemm_peak.h"
+#include "gatedlm/backend/select.h"
 #include "gatedlm/config/loader.h"
 #include "gatedlm/model/transformer.h"
 #include "gatedlm/optim/adamw.h"
@@ -22,6 +24,7 @@ Command add_bench_command(CLI::App& app) {
     int64_t steps = 5, warmup = 2, seq_len = 0, batch = 0;
     bool json = false;
     int threads = 0;
+    std::string device = "cpu";
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure steady-state training throughput");
@@ -36,12 +39,13 @@ Command add_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", a->json, "print one JSON object");
   add_threads_option(*cmd, a->threads);
+  add_device_option(*cmd, a->device);
   return {cmd, [a] {
             const Config config = load_config(a->config, a->overrides);
             apply_threads(a->threads);
             const int64_t T = a->seq_len > 0 ? a->seq_len : config.train.seq_len;
             const int64_t B = a->batch > 0 ? a->batch : config.train.micro_batch_size;
-            auto backend = make_cpu_backend();
+            auto backend = make_backend(a->device);
             Transformer model(config.model, *backend);
             model.init_weights(config.train.seed);
             model.reserve(B, T);
@@ -57,6 +61,7 @@ Command add_bench_command(CLI::App& app) {
               const double norm = global_grad_norm(model.params());
               clip_grad_norm(model.params(), norm, config.train.max_grad_norm);
               optimizer.step(static_cast<float>(config.optimizer.lr));
+              backend->synchronize();  // time the GPU's work, not its launches
             };
             for (int64_t i = 0; i < a->warmup; ++i) step();
             std::vector<double> times;
@@ -73,11 +78,14 @@ Command add_bench_command(CLI::App& app) {
             std::sort(times.begin(), times.end());
             const double median = times[times.size() / 2];
             const double tok_s = B * T / median;
-            const double peak = measure_sgemm_gflops();
+            // fp32 GEMM peak of the device; a GPU needs larger products to reach it.
+            const double peak =
+                measure_gemm_gflops(*backend, backend->device() == Device::cuda ? 8192 : 1024);
             const double flops = model.training_flops_per_token(T);
             rusage usage{};
             getrusage(RUSAGE_SELF, &usage);
             nlohmann::json out = {{"impl", "gatedlm"},
+                                  {"device", backend->name()},
                                   {"config", a->config},
                                   {"params", model.params().numel()},
                                   {"threads", cpu_threads()},

@@ -21,6 +21,11 @@ void add_threads_option(CLI::App& cmd, int& threads) {
 
 void apply_threads(int threads) { set_cpu_threads(threads > 0 ? threads : default_cpu_threads()); }
 
+void add_device_option(CLI::App& cmd, std::string& device) {
+  cmd.add_option("--device", device, "compute on cpu (default) or cuda (GPU 0)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+}
+
 }  // namespace cli
 
 int run_cli(int argc, char** argv) {

@@ -27,5 +27,7 @@ Command add_import_command(CLI::App& app);
 // --threads N (0 = default_cpu_threads()) applied to OpenMP and OpenBLAS.
 void add_threads_option(CLI::App& cmd, int& threads);
 void apply_threads(int threads);
+// --device cpu|cuda (default cpu): the backend the command computes on (backend/select.h).
+void add_device_option(CLI::App& cmd, std::string& device);
 
 }  // namespace gatedlm::cli

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "commands.h"
-#include "gatedlm/backend/backend.h"
+#include "gatedlm/backend/select.h"
 #include "gatedlm/checkpoint/checkpoint.h"
 #include "gatedlm/config/loader.h"
 #include "gatedlm/core/error.h"
@@ -22,6 +22,7 @@ struct EvalArgs {
   std::vector<std::string> overrides;
   bool json = false;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 void add_eval_options(CLI::App& cmd, EvalArgs& a) {
@@ -40,6 +41,7 @@ void add_eval_options(CLI::App& cmd, EvalArgs& a) {
                  "original_max_position_embeddings: 256})");
   cmd.add_flag("--json", a.json, "print one JSON object");
   add_threads_option(cmd, a.threads);
+  add_device_option(cmd, a.device);
 }
 
 // Only RoPE keys may change at eval time: they alter no parameter shape, and long-context
@@ -64,7 +66,7 @@ EvalResult run_windows(const EvalArgs& a, ModelAnalysis* analysis, Config& confi
     check_eval_overrides(a.overrides);
     config_out = load_config_text(config_to_yaml(config_out), dir + ":config_yaml", a.overrides);
   }
-  auto backend = make_cpu_backend();
+  auto backend = make_backend(a.device);
   Transformer model(config_out.model, *backend);
   load_model_h5(dir + "/model.h5", model.params());
   WindowLoaderOptions opts;

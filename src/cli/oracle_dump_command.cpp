@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "gatedlm/backend/select.h"
 #include "gatedlm/checkpoint/h5_file.h"
 #include "gatedlm/config/loader.h"
 #include "gatedlm/model/rope.h"
@@ -48,6 +49,7 @@ Command add_oracle_dump_command(CLI::App& app) {
     int64_t steps = 10;
     bool randomize_all = false;
     int threads = 0;
+    std::string device = "cpu";
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -60,13 +62,14 @@ Command add_oracle_dump_command(CLI::App& app) {
   cmd->add_flag("--randomize-all", a->randomize_all,
                 "also randomize norm weights and static gate logits");
   add_threads_option(*cmd, a->threads);
+  add_device_option(*cmd, a->device);
   return {cmd, [a] {
             const Config config = load_config(a->config, a->overrides);
             apply_threads(a->threads);
             const TrainConfig& tc = config.train;
             const int64_t B = tc.micro_batch_size, T = tc.seq_len, A = tc.grad_accum_steps;
             const int64_t V = config.model.vocab_size, L = config.model.num_hidden_layers;
-            auto backend = make_cpu_backend();
+            auto backend = make_backend(a->device);
             Transformer model(config.model, *backend);
             model.init_weights(tc.seed);
             if (a->randomize_all) randomize_constant_params(model.params(), tc.seed);

@@ -1,7 +1,7 @@
 #include <filesystem>
 
 #include "commands.h"
-#include "gatedlm/backend/backend.h"
+#include "gatedlm/backend/select.h"
 #include "gatedlm/config/loader.h"
 #include "gatedlm/train/trainer.h"
 
@@ -14,6 +14,7 @@ Command add_train_command(CLI::App& app) {
     std::string run_dir;
     std::string resume;
     int threads = 0;
+    std::string device = "cpu";
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("train", "Train a model from a YAML config");
@@ -27,13 +28,14 @@ Command add_train_command(CLI::App& app) {
                   "resume from this checkpoint (a checkpoint dir, its model.h5, or a run dir) "
                   "instead of the run directory's latest one");
   add_threads_option(*cmd, args->threads);
+  add_device_option(*cmd, args->device);
   return {cmd, [args] {
             const Config config = load_config(args->config, args->overrides);
             apply_threads(args->threads);
             std::string run_dir = args->run_dir;
             if (run_dir.empty())
               run_dir = "runs/" + std::filesystem::path(args->config).stem().string();
-            auto backend = make_cpu_backend();
+            auto backend = make_backend(args->device);
             Trainer trainer(config, run_dir, *backend);
             trainer.set_resume_path(args->resume);
             trainer.run();

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "fd_check.h"
+#include "gate_cases.h"
 #include "gatedlm/backend/cpu/cpu_backend.h"
 
 namespace gatedlm::test {
@@ -183,40 +184,10 @@ TEST_F(OpGradients, LmHeadCrossEntropy) {
   check_gradients(t, loss, 100, 7);
 }
 
-// Every gate spec: granularity x sharing (x what is averaged) x combine/activation x static.
-struct GateCase {
-  bool elementwise, shared, average_logits, additive, is_static;
-  GateActivationKind act;
-};
-
-std::vector<GateCase> all_gate_cases() {
-  std::vector<GateCase> cases;
-  const GateActivationKind mult_acts[] = {GateActivationKind::sigmoid, GateActivationKind::silu,
-                                          GateActivationKind::ns_sigmoid,
-                                          GateActivationKind::identity};
-  const GateActivationKind add_acts[] = {GateActivationKind::silu, GateActivationKind::identity};
-  for (bool elementwise : {true, false})
-    for (int sharing : {0, 1, 2})  // specific, shared(scores), shared(logits)
-      for (bool is_static : {false, true}) {
-        for (auto act : mult_acts)
-          cases.push_back({elementwise, sharing > 0, sharing == 2, false, is_static, act});
-        for (auto act : add_acts)
-          cases.push_back({elementwise, sharing > 0, sharing == 2, true, is_static, act});
-      }
-  return cases;
-}
-
 TEST_F(OpGradients, GateEveryVariant) {
   int checked = 0;
   for (const GateCase& c : all_gate_cases()) {
-    GateSpec s;
-    s.heads = 3;
-    s.head_dim = 4;
-    s.elementwise = c.elementwise;
-    s.head_shared = c.shared;
-    s.shared_average_logits = c.average_logits;
-    s.additive = c.additive;
-    s.activation = c.act;
+    const GateSpec s = gate_spec(c, 3, 4);
     const int64_t rows = 5, y_ld = s.heads * s.head_dim + 2, width = s.width();
     const int64_t logit_rows = c.is_static ? 1 : rows, logits_ld = c.is_static ? 0 : width + 3;
     auto y = random_vector(rows * y_ld, rng), r = random_vector(rows * s.heads * s.head_dim, rng);

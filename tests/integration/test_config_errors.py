@@ -40,4 +40,12 @@ checks.check(proc.returncode == 2 and "absent.yaml" in proc.stderr, f"missing fi
 # Unknown command-line flags exit 2 with one line.
 proc = run(["train", base, "--no-such-flag"], check=False)
 checks.check(proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, f"bad flag: exit {proc.returncode} {proc.stderr.strip()!r}")
+# --device: an unknown device is a bad flag; cuda without a CUDA build or GPU is bad input
+# (where a GPU is usable, the one-step bench simply runs).
+proc = run(["bench", base, "--device", "tpu"], check=False)
+checks.check(proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, f"--device tpu: exit {proc.returncode} {proc.stderr.strip()!r}")
+proc = run(["bench", base, "--device", "cuda", "--steps", "1", "--warmup", "0", "--json"], check=False)
+lines = proc.stderr.strip().splitlines()
+checks.check(proc.returncode == 0 or (proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("--device cuda:")),
+             f"--device cuda: exit {proc.returncode} {proc.stderr.strip()!r}")
 checks.finish()

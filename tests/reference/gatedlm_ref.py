@@ -471,7 +471,7 @@ def attention(params, prefix, x, config, rope, taps=None):
         out = fused(q_heads, k_heads, v_heads, is_causal=True).transpose(1, 2)
     else:
         logits = matmul(q_heads, k_heads.transpose(-1, -2)) * (1.0 / math.sqrt(D))
-        causal = torch.ones(seq_len, seq_len, dtype=torch.bool).tril()
+        causal = torch.ones(seq_len, seq_len, dtype=torch.bool, device=logits.device).tril()
         logits = logits.masked_fill(~causal, float("-inf"))
         probs = torch.softmax(logits, dim=-1)  # [B, H, Tq, Tk]
         out = matmul(probs, v_heads).transpose(1, 2)  # [B, T, H, D]
@@ -514,12 +514,15 @@ def forward(params, config, inputs, targets, collect=False):
     model = config["model"]
     eps = model["rms_norm_eps"]
     dtype = params["model.embed_tokens.weight"].dtype
-    rope = rope_tables(
-        inputs.shape[1],
-        model["head_dim"],
-        float(model["rope_theta"]),
-        dtype,
-        interleaved=config.get("_rope") == "interleaved",
+    rope = tuple(
+        table.to(inputs.device)
+        for table in rope_tables(
+            inputs.shape[1],
+            model["head_dim"],
+            float(model["rope_theta"]),
+            dtype,
+            interleaved=config.get("_rope") == "interleaved",
+        )
     )
     x = params["model.embed_tokens.weight"][inputs]
     layer_taps = []

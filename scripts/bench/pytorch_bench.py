@@ -1,14 +1,16 @@
 #!/usr/bin/python3
-"""PyTorch CPU baseline for `gatedlm bench`: trains the same model on random tokens.
+"""PyTorch baseline for `gatedlm bench`: trains the same model on random tokens, on the CPU or
+a CUDA GPU, eagerly or under torch.compile.
 
 Reads a gatedlm YAML config (`base:` inheritance, `--set` overrides), builds the model of
 tests/reference/gatedlm_ref.py (torch's fused attention where torch has it, else the explicit
 softmax), and times AdamW steps after a warm-up. Prints one JSON line:
-  {"impl": "pytorch", "tokens_per_s", "step_s", "peak_rss_mb", "params", "threads", ...}
+  {"impl": "pytorch", "device", "compiled", "precision", "tokens_per_s", "step_s", ...}
 
-Example (Debian's python has torch):
-  /usr/bin/python3 scripts/bench/pytorch_cpu.py --config configs/train/bench.yaml \\
+Examples (Debian's python has torch for the CPU; on a GPU machine use its python3):
+  /usr/bin/python3 scripts/bench/pytorch_bench.py --config configs/train/bench.yaml \\
       --seq-len 256 --batch 8 --steps 10 --warmup 2 --threads 2
+  python3 scripts/bench/pytorch_bench.py --config configs/train/bench.yaml --device cuda --compile
 """
 
 import argparse
@@ -33,6 +35,14 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random tokens")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the forward")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="fp32 (no TF32), or bf16 autocast over fp32 master weights",
+    )
     return parser.parse_args(argv)
 
 
@@ -78,14 +88,16 @@ def main(argv):
     config = gatedlm_ref.load_config(args.config, args.overrides, lenient=True)
     model = config["model"]
     match_params_of_ungated(model)
-    config["train"]["precision"] = "fp32"  # this baseline runs fp32 only
+    config["train"]["precision"] = "fp32"  # the weights; --precision bf16 autocasts the math
     gatedlm_ref.check_supported(config)
     gatedlm_ref.USE_FUSED_ATTENTION = True
     fused = hasattr(torch.nn.functional, "scaled_dot_product_attention")
 
-    params = gatedlm_ref.init_params(config)
-    for tensor in params.values():
-        tensor.requires_grad_(True)
+    device = torch.device(args.device)
+    if args.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32, as gatedlm's cuBLAS
+        torch.backends.cudnn.allow_tf32 = False
+    params = {n: t.to(device).requires_grad_(True) for n, t in gatedlm_ref.init_params(config).items()}
     opt = config["optimizer"]
     decay = [p for n, p in params.items() if gatedlm_ref.decays(n, config)]
     no_decay = [p for n, p in params.items() if not gatedlm_ref.decays(n, config)]
@@ -104,9 +116,17 @@ def main(argv):
     batch = args.batch or int(config["train"]["micro_batch_size"])
     seq_len = args.seq_len or int(config["train"]["seq_len"])
 
+    def forward(inputs, targets):
+        return gatedlm_ref.forward(params, config, inputs, targets)[1]
+
+    if args.compile:
+        forward = torch.compile(forward)
+    synchronize = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
+
     def step():
-        tokens = torch.randint(vocab, (batch, seq_len + 1), generator=generator)
-        _, loss, _ = gatedlm_ref.forward(params, config, tokens[:, :-1], tokens[:, 1:])
+        tokens = torch.randint(vocab, (batch, seq_len + 1), generator=generator).to(device)
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = forward(tokens[:, :-1], tokens[:, 1:])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if max_norm > 0:
@@ -114,16 +134,24 @@ def main(argv):
         optimizer.step()
         return float(loss)
 
+    start = time.perf_counter()
     for _ in range(args.warmup):
         step()
+    synchronize()
+    warmup_s = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(args.steps):
         loss = step()
+    synchronize()
     elapsed = time.perf_counter() - start
 
     step_s = elapsed / max(1, args.steps)
     result = {
         "impl": "pytorch",
+        "device": args.device,
+        "compiled": args.compile,
+        "precision": args.precision,
+        "warmup_s": warmup_s,
         "tokens_per_s": batch * seq_len / step_s,
         "step_s": step_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -134,6 +162,7 @@ def main(argv):
         "steps": args.steps,
         "attention": "fused" if fused else "explicit",
         "torch": torch.__version__,
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda" else None,
         "final_loss": loss if args.steps else None,
     }
     print(json.dumps(result))
