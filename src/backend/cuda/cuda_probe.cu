@@ -1,15 +1,10 @@
-// Minimal CUDA translation unit: proves the toolchain builds and reports device availability.
-// The CUDA backend proper is the CUDA-backend issue's.
+// Whether CUDA devices are usable, through the runtime API only (no driver library linked), so
+// a machine without a GPU gets an error code here instead of a binary that cannot start.
 #include <cuda_runtime.h>
 
 #include "gatedlm/backend/cuda/cuda_probe.h"
 
 namespace gatedlm {
-
-__global__ void fill_kernel(float* x, int n, float value) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) x[i] = value;
-}
 
 CudaStatus probe_cuda() {
   CudaStatus status;
