@@ -6,9 +6,9 @@
 #   env      GPU, driver, nvcc, python3/torch
 #   build    unpack the bundle (or configure + build with -DCMAKE_CUDA_ARCHITECTURES=90)
 #   parity   CUDA vs CPU backend, op by op and whole model (gatedlm_tests CudaParity*)
-#   oracle   the PyTorch oracle tests (tests/reference/test_parity_*.py) through --device cuda
 #   bench    gatedlm bench --device cuda on configs/train/bench.yaml (no gate, two gates)
 #   pytorch  the same model in PyTorch on the GPU: eager and torch.compile, fp32 (+ bf16)
+#   oracle   the PyTorch oracle tests (tests/reference/test_parity_*.py) through --device cuda
 # Writes gpu_check.log, parity.xml, bench.jsonl, pytorch.jsonl and summary.md under $OUT
 # (default out/gpu-check) and prints the summary last.
 #   scripts/gpu_check.sh [PHASE...]          (default: every phase; GPU_CHECK_BUDGET_S=540)
@@ -21,7 +21,7 @@ set -x
 budget="${GPU_CHECK_BUDGET_S:-540}"
 start=$(date +%s)
 phases=("$@")
-[ ${#phases[@]} -gt 0 ] || phases=(env build parity oracle bench pytorch)
+[ ${#phases[@]} -gt 0 ] || phases=(env build parity bench pytorch oracle)
 summary=()
 export SRC="$PWD" BUNDLE_DIR=/tmp/gatedlm-bundle
 export GATEDLM_BIN="$BUNDLE_DIR/gatedlm" GATEDLM_TESTS="$BUNDLE_DIR/gatedlm_tests"
@@ -108,7 +108,7 @@ phase_pytorch() {
 }
 export -f phase_env phase_build phase_parity phase_oracle phase_bench phase_pytorch
 
-declare -A limits=([env]=30 [build]=300 [parity]=180 [oracle]=150 [bench]=120 [pytorch]=330)
+declare -A limits=([env]=30 [build]=300 [parity]=180 [bench]=120 [pytorch]=300 [oracle]=200)
 for p in "${phases[@]}"; do
   left=$((budget - ($(date +%s) - start)))
   if [ "$left" -lt 20 ]; then summary+=("| $p | not run: out of time | 0 |"); continue; fi
@@ -136,6 +136,7 @@ done
   printf '%s\n' "${summary[@]}"
   echo
   [ -f "$OUT/parity.xml" ] && grep -o '<testsuites[^>]*>' "$OUT/parity.xml"
+  [ -f /tmp/parity.txt ] && grep -E '^\[  (FAILED|PASSED|SKIPPED) +\]' /tmp/parity.txt | sort -u | head -40
   "$PY" - "$OUT" <<'PY' || true
 import json, os, sys
 out = sys.argv[1]
@@ -156,3 +157,4 @@ for r in rows("pytorch.jsonl"):
           f"{d['tokens_per_s']:.0f} | {1000 * d['step_s']:.1f} |")
 PY
 } | tee "$OUT/summary.md"
+sleep 1  # let tee flush the log
