@@ -13,11 +13,11 @@ if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache
             -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 fi
+mkdir -p "$build"
 # x86-64-v3 rather than native: the GPU host's CPU is not this one.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGATEDLM_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DGATEDLM_MARCH=x86-64-v3 "${launcher[@]}" | tee "$build.cmake.log"
-grep -q "CUDA backend enabled" "$build.cmake.log" || { echo "nvcc not found: no CUDA build" >&2; exit 1; }
-rm -f "$build.cmake.log"
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DGATEDLM_MARCH=x86-64-v3 "${launcher[@]}" | tee "$build/configure.log"
+grep -q "CUDA backend enabled" "$build/configure.log" || { echo "nvcc not found: no CUDA build" >&2; exit 1; }
 cmake --build "$build" --target gatedlm gatedlm_tests --parallel "$(nproc)"
 
 stage="$build/bundle"
