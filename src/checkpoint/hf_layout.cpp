@@ -46,7 +46,10 @@ std::string hf_unsupported_reason(const ModelConfig& m) {
       " has no public Hugging Face modelling code (the official "
       "modeling_qwen3.py expresses only the G1 gate: sigmoid, "
       "multiplicative, input-dependent, head-specific)";
-  if (m.moe) return "model.moe: MoE export (Qwen3-MoE layout) is not implemented yet";
+  if (m.moe && m.moe->num_shared_experts > 0)
+    return "model.moe.num_shared_experts > 0: Hugging Face Qwen3-MoE has no shared expert";
+  if (m.moe && m.moe->capacity_factor > 0)
+    return "model.moe.capacity_factor > 0 (token dropping): Hugging Face Qwen3-MoE is dropless";
   if (!m.qk_norm)
     return "model.qk_norm=false has no Hugging Face Qwen3 layout (Qwen3 always applies QK-norm)";
   if (m.sdpa_output_transform != SdpaOutputTransform::none)
@@ -84,6 +87,18 @@ std::vector<std::pair<std::string, Shape>> gatedlm_tensor_specs(const ModelConfi
     if (m.qk_norm) {
       out.push_back({a + "q_norm.weight", {D}});
       out.push_back({a + "k_norm.weight", {D}});
+    }
+    if (m.moe && m.moe->is_moe_layer(l)) {
+      // Qwen3-MoE names, as the MoE layer declares them (shared experts are refused above).
+      const int64_t M = m.moe->moe_intermediate_size;
+      out.push_back({p + "mlp.gate.weight", {m.moe->num_experts, C}});
+      for (int64_t e = 0; e < m.moe->num_experts; ++e) {
+        const std::string x = p + "mlp.experts." + std::to_string(e) + ".";
+        out.push_back({x + "gate_proj.weight", {M, C}});
+        out.push_back({x + "up_proj.weight", {M, C}});
+        out.push_back({x + "down_proj.weight", {C, M}});
+      }
+      continue;
     }
     out.push_back({p + "mlp.gate_proj.weight", {m.intermediate_size, C}});
     out.push_back({p + "mlp.up_proj.weight", {m.intermediate_size, C}});
@@ -241,9 +256,9 @@ nlohmann::json hf_config_json(const ModelConfig& m, int64_t max_position_embeddi
     }
   }
   const bool g = gated(m);
-  return {
-      {"architectures", {"Qwen3ForCausalLM"}},
-      {"model_type", "qwen3"},
+  nlohmann::json out = {
+      {"architectures", {m.moe ? "Qwen3MoeForCausalLM" : "Qwen3ForCausalLM"}},
+      {"model_type", m.moe ? "qwen3_moe" : "qwen3"},
       {"hidden_size", m.hidden_size},
       {"intermediate_size", m.intermediate_size},
       {"num_hidden_layers", m.num_hidden_layers},
@@ -270,6 +285,22 @@ nlohmann::json hf_config_json(const ModelConfig& m, int64_t max_position_embeddi
       {"headwise_attn_output_gate", g && headwise(m)},
       {"elementwise_attn_output_gate", g && !headwise(m)},
   };
+  if (m.moe) {
+    const MoeConfig& moe = *m.moe;
+    nlohmann::json dense_layers = nlohmann::json::array();
+    for (int64_t l = 0; l < moe.first_k_dense_replace; ++l) dense_layers.push_back(l);
+    out["num_experts"] = moe.num_experts;
+    out["num_experts_per_tok"] = moe.num_experts_per_tok;
+    out["moe_intermediate_size"] = moe.moe_intermediate_size;
+    out["norm_topk_prob"] = moe.norm_topk_prob;
+    out["decoder_sparse_step"] = moe.decoder_sparse_step;
+    out["mlp_only_layers"] = dense_layers;
+    out["output_router_logits"] = false;
+    // Hugging Face's load-balancing loss is k times gatedlm's (docs/moe.md): same strength.
+    out["router_aux_loss_coef"] =
+        moe.router_aux_loss_coef / static_cast<double>(moe.num_experts_per_tok);
+  }
+  return out;
 }
 
 nlohmann::json hf_generation_config_json() {
@@ -307,17 +338,46 @@ struct HfReader {
   }
 };
 
+// The MoE keys of a qwen3_moe config.json. mlp_only_layers must be the first layers (gatedlm's
+// first_k_dense_replace); the aux coefficient is scaled back by k (hf_config_json).
+MoeConfig moe_config_from_hf(const HfReader& r) {
+  MoeConfig moe;
+  moe.num_experts = r.integer("num_experts");
+  moe.num_experts_per_tok = r.integer("num_experts_per_tok");
+  moe.moe_intermediate_size = r.integer("moe_intermediate_size");
+  moe.norm_topk_prob = r.boolean("norm_topk_prob", false);  // Qwen3MoeConfig's default
+  moe.decoder_sparse_step = r.integer("decoder_sparse_step", 1);
+  if (r.has("router_aux_loss_coef"))
+    moe.router_aux_loss_coef =
+        r.number("router_aux_loss_coef") * static_cast<double>(moe.num_experts_per_tok);
+  if (r.has("mlp_only_layers")) {
+    const nlohmann::json& layers = r.j["mlp_only_layers"];
+    if (!layers.is_array()) throw r.error("mlp_only_layers", "expected a list of layer indices");
+    for (size_t i = 0; i < layers.size(); ++i)
+      if (!layers[i].is_number_integer() || layers[i].get<int64_t>() != static_cast<int64_t>(i))
+        throw r.error(
+            "mlp_only_layers",
+            "expected the first layers in order ([0, 1, ..., k-1]), got " + layers.dump());
+    moe.first_k_dense_replace = static_cast<int64_t>(layers.size());
+  }
+  if (moe.num_experts < 1 || moe.num_experts_per_tok < 1 ||
+      moe.num_experts_per_tok > moe.num_experts || moe.moe_intermediate_size < 1 ||
+      moe.decoder_sparse_step < 1)
+    throw r.error("num_experts",
+                  "expected 1 <= num_experts_per_tok <= num_experts, "
+                  "moe_intermediate_size >= 1 and decoder_sparse_step >= 1");
+  return moe;
+}
+
 }  // namespace
 
 ModelConfig model_config_from_hf(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) throw InputError(where + ": expected a JSON object");
   HfReader r{j, where};
   const std::string type = j.value("model_type", std::string());
-  if (type == "qwen3_moe")
-    throw r.error("model_type", "qwen3_moe import is not implemented yet (dense qwen3 only)");
-  if (type != "qwen3")
-    throw r.error("model_type",
-                  "expected \"qwen3\", got " + j.value("model_type", nlohmann::json()).dump());
+  if (type != "qwen3" && type != "qwen3_moe")
+    throw r.error("model_type", "expected \"qwen3\" or \"qwen3_moe\", got " +
+                                    j.value("model_type", nlohmann::json()).dump());
   if (r.boolean("attention_bias", false))
     throw r.error("attention_bias", "true is not supported (gatedlm projections have no bias)");
   if (r.boolean("use_sliding_window", false))
@@ -367,6 +427,7 @@ ModelConfig model_config_from_hf(const nlohmann::json& j, const std::string& whe
   if (m.num_key_value_heads <= 0 || m.num_attention_heads % m.num_key_value_heads != 0)
     throw r.error("num_key_value_heads", "must divide num_attention_heads (" +
                                              std::to_string(m.num_attention_heads) + ")");
+  if (type == "qwen3_moe") m.moe = moe_config_from_hf(r);
   return m;
 }
 

@@ -57,6 +57,7 @@ Command add_bench_command(CLI::App& app) {
                 t = static_cast<int32_t>(rng.uniform_int(config.model.vocab_size));
             auto step = [&] {
               model.params().zero_grads();
+              model.begin_accumulation();
               model.forward_backward(inputs.data(), targets.data(), B, T, 1.0f);
               const double norm = global_grad_norm(model.params());
               clip_grad_norm(model.params(), norm, config.train.max_grad_norm);

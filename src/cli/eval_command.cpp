@@ -153,6 +153,17 @@ Command add_analyze_command(CLI::App& app) {
                   analysis.first_token_attn(l), m[0], m[1], m[2], m[3],
                   analysis.has_gate ? fmt::format("{:.4f}", analysis.gate_score(l)).c_str() : "-");
             }
+            if (out.contains("moe")) {
+              std::printf("%-6s %10s %10s %12s %10s %10s\n", "layer", "aux_loss", "z_loss",
+                          "imbalance", "dropped", "experts");
+              for (size_t l = 0; l < analysis.layers.size(); ++l) {
+                const LayerAnalysis& layer = analysis.layers[l];
+                if (!layer.is_moe()) continue;
+                std::printf("%-6zu %10.4f %10.4f %12.3f %10.4f %10zu\n", l, layer.aux_loss(),
+                            layer.z_loss(), layer.expert_imbalance(), layer.dropped_fraction(),
+                            layer.expert_tokens.size());
+              }
+            }
             std::printf(
                 "mean   F-Attn %.4f  M-Act %.3f  gate score %s  (val loss %.4f)\n",
                 analysis.mean_first_token_attn(), analysis.mean_max_act(),

@@ -40,6 +40,28 @@ void randomize_constant_params(ParameterSet& params, uint64_t seed) {
   params.backend().from_host(params.params().data(), host.data(), params.numel());
 }
 
+// The router losses and routing counts of the last forward, one row per MoE layer.
+void write_routing(H5File& file, Transformer& model, const RouterLosses& router) {
+  ModelAnalysis routing;
+  routing.reset(model.config().num_hidden_layers, false);
+  model.record_routing(routing);
+  const int64_t L = router.layers(), E = model.config().moe->num_experts;
+  std::vector<float> aux, z, tokens, dropped;
+  for (const LayerAnalysis& layer : routing.layers) {
+    if (!layer.is_moe()) continue;
+    aux.push_back(static_cast<float>(layer.aux_loss()));
+    z.push_back(static_cast<float>(layer.z_loss()));
+    tokens.insert(tokens.end(), layer.expert_tokens.begin(), layer.expert_tokens.end());
+    dropped.push_back(static_cast<float>(layer.moe_dropped));
+  }
+  const float objective = static_cast<float>(model.router_loss());
+  file.write_floats("forward/router_loss", {}, &objective);
+  file.write_floats("forward/aux_loss", {L}, aux.data());
+  file.write_floats("forward/z_loss", {L}, z.data());
+  file.write_floats("forward/tokens_per_expert", {L, E}, tokens.data());
+  file.write_floats("forward/dropped", {L}, dropped.data());
+}
+
 }  // namespace
 
 Command add_oracle_dump_command(CLI::App& app) {
@@ -110,7 +132,11 @@ Command add_oracle_dump_command(CLI::App& app) {
               file.write_floats("analysis/gate_sparsity", {L}, sparsity.data());
             }
 
+            if (const RouterLosses* router = model.router_losses())
+              write_routing(file, model, *router);
+
             model.params().zero_grads();
+            model.begin_accumulation();
             model.forward_backward(inputs.data(), targets.data(), B, T, 1.0f);
             write_params(file, "grads", model.params(), true);
 
@@ -122,6 +148,7 @@ Command add_oracle_dump_command(CLI::App& app) {
               std::vector<float> losses(S), lrs(S), norms(S);
               for (int64_t s = 0; s < S; ++s) {
                 model.params().zero_grads();
+                model.begin_accumulation();
                 double step_loss = 0.0;
                 for (int64_t m = 0; m < A; ++m) {
                   const int64_t off = (s * A + m) * B * T;

@@ -152,6 +152,7 @@ void validate_model(const ModelConfig& model, const ParallelConfig& parallel,
                      ") cannot exceed model.num_hidden_layers (" +
                      std::to_string(model.num_hidden_layers) + ")");
     }
+    check.at_least("model.moe.decoder_sparse_step", moe.decoder_sparse_step, 1);
     if (parallel.expert >= 1) {
       check.divisible("model.moe.num_experts", moe.num_experts, "parallel.expert", parallel.expert);
     }

@@ -1,8 +1,30 @@
 #include "gatedlm/model/instrumentation.h"
 
+#include <algorithm>
 #include <cstddef>
+#include <numeric>
 
 namespace gatedlm {
+
+void LayerAnalysis::add_routing(const RoutingStats& stats, double aux_loss, double z_loss) {
+  expert_tokens.resize(stats.routed.size(), 0.0);
+  for (size_t e = 0; e < stats.routed.size(); ++e) expert_tokens[e] += stats.routed[e];
+  moe_assignments += std::accumulate(stats.routed.begin(), stats.routed.end(), 0.0);
+  moe_dropped += stats.dropped;
+  aux_loss_sum += aux_loss;
+  z_loss_sum += z_loss;
+  ++moe_batches;
+}
+
+double LayerAnalysis::expert_imbalance() const {
+  if (expert_tokens.empty() || moe_assignments <= 0) return 0.0;
+  const double mean = moe_assignments / static_cast<double>(expert_tokens.size());
+  return *std::max_element(expert_tokens.begin(), expert_tokens.end()) / mean;
+}
+
+double LayerAnalysis::dropped_fraction() const {
+  return moe_assignments > 0 ? moe_dropped / moe_assignments : 0.0;
+}
 
 void ModelAnalysis::reset(int64_t num_layers, bool gated) {
   layers.assign(static_cast<std::size_t>(num_layers), LayerAnalysis{});

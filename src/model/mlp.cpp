@@ -4,16 +4,48 @@
 
 namespace gatedlm {
 
+void swiglu_mlp_forward(Backend& be, const SwigluWeights& w, const float* x, float* gate_up_act,
+                        float* hidden_act, float* out, int64_t rows) {
+  linear_forward(be, gate_up_act, 2 * w.inter, x, w.hidden, w.gate_up,
+                 {rows, w.hidden, 2 * w.inter});
+  be.swiglu_forward(hidden_act, gate_up_act, rows, w.inter);
+  linear_forward(be, out, w.hidden, hidden_act, w.inter, w.down, {rows, w.inter, w.hidden});
+}
+
+void swiglu_mlp_backward(Backend& be, const SwigluWeights& w, const float* x,
+                         const float* gate_up_act, const float* hidden_act, const float* dout,
+                         float* dx, float* d_gate_up, float* d_hidden, int64_t rows) {
+  const LinearShape down{rows, w.inter, w.hidden}, gate_up{rows, w.hidden, 2 * w.inter};
+  linear_backward_weight(be, w.d_down, dout, w.hidden, hidden_act, w.inter, down);
+  linear_backward_input(be, d_hidden, w.inter, dout, w.hidden, w.down, down, false);
+  be.swiglu_backward(d_gate_up, d_hidden, gate_up_act, rows, w.inter);
+  linear_backward_weight(be, w.d_gate_up, d_gate_up, 2 * w.inter, x, w.hidden, gate_up);
+  linear_backward_input(be, dx, w.hidden, d_gate_up, 2 * w.inter, w.gate_up, gate_up, false);
+}
+
 void MlpScratch::reserve(Backend& be, int64_t rows, int64_t intermediate) {
+  if (d_gate_up.numel() >= rows * 2 * intermediate) return;
   d_gate_up = be.empty({rows, 2 * intermediate});
   d_hidden = be.empty({rows, intermediate});
 }
 
 Mlp::Mlp(const ModelConfig& c, ParameterSet& params, const std::string& prefix)
-    : hidden_(c.hidden_size), inter_(c.intermediate_size), params_(params) {
+    : Mlp(c.hidden_size, c.intermediate_size, params, prefix) {}
+
+Mlp::Mlp(int64_t hidden, int64_t intermediate, ParameterSet& params, const std::string& prefix)
+    : hidden_(hidden), inter_(intermediate), params_(params) {
   gate_up_ = params.add(prefix + "gate_proj.weight", {inter_, hidden_}, ParamInit::normal, true);
   params.add(prefix + "up_proj.weight", {inter_, hidden_}, ParamInit::normal, true);
   down_ = params.add(prefix + "down_proj.weight", {hidden_, inter_}, ParamInit::normal, true);
+}
+
+SwigluWeights Mlp::weights() const {
+  return {params_.data(gate_up_),
+          params_.data(down_),
+          params_.grad(gate_up_),
+          params_.grad(down_),
+          hidden_,
+          inter_};
 }
 
 void Mlp::reserve(Backend& be, int64_t rows) {
@@ -22,24 +54,13 @@ void Mlp::reserve(Backend& be, int64_t rows) {
 }
 
 void Mlp::forward(Backend& be, const float* x, float* out, int64_t rows) {
-  linear_forward(be, gate_up_act_.data(), 2 * inter_, x, hidden_, params_.data(gate_up_),
-                 {rows, hidden_, 2 * inter_});
-  be.swiglu_forward(hidden_act_.data(), gate_up_act_.data(), rows, inter_);
-  linear_forward(be, out, hidden_, hidden_act_.data(), inter_, params_.data(down_),
-                 {rows, inter_, hidden_});
+  swiglu_mlp_forward(be, weights(), x, gate_up_act_.data(), hidden_act_.data(), out, rows);
 }
 
 void Mlp::backward(Backend& be, const float* x, const float* dout, float* dx, int64_t rows,
                    MlpScratch& s) {
-  const LinearShape down{rows, inter_, hidden_}, gate_up{rows, hidden_, 2 * inter_};
-  linear_backward_weight(be, params_.grad(down_), dout, hidden_, hidden_act_.data(), inter_, down);
-  linear_backward_input(be, s.d_hidden.data(), inter_, dout, hidden_, params_.data(down_), down,
-                        false);
-  be.swiglu_backward(s.d_gate_up.data(), s.d_hidden.data(), gate_up_act_.data(), rows, inter_);
-  linear_backward_weight(be, params_.grad(gate_up_), s.d_gate_up.data(), 2 * inter_, x, hidden_,
-                         gate_up);
-  linear_backward_input(be, dx, hidden_, s.d_gate_up.data(), 2 * inter_, params_.data(gate_up_),
-                        gate_up, false);
+  swiglu_mlp_backward(be, weights(), x, gate_up_act_.data(), hidden_act_.data(), dout, dx,
+                      s.d_gate_up.data(), s.d_hidden.data(), rows);
 }
 
 }  // namespace gatedlm

@@ -1,6 +1,7 @@
 #include "gatedlm/model/transformer.h"
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "gatedlm/model/linear.h"
@@ -11,24 +12,34 @@ namespace gatedlm {
 struct Transformer::Block {
   ParameterSet::Id norm1, norm2;
   Attention attention;
-  Mlp mlp;
+  std::unique_ptr<Mlp> mlp;       // a dense block
+  std::unique_ptr<MoeLayer> moe;  // or an MoE block
   Tensor normed1, rstd1, mid, normed2, rstd2;
 
-  Block(const ModelConfig& c, ParameterSet& params, const std::string& prefix)
+  Block(const ModelConfig& c, ParameterSet& params, const std::string& prefix, bool is_moe)
       : norm1(
             params.add(prefix + "input_layernorm.weight", {c.hidden_size}, ParamInit::ones, false)),
         norm2(params.add(prefix + "post_attention_layernorm.weight", {c.hidden_size},
                          ParamInit::ones, false)),
-        attention(c, params, prefix + "self_attn."),
-        mlp(c, params, prefix + "mlp.") {}
+        attention(c, params, prefix + "self_attn.") {
+    if (is_moe)
+      moe = std::make_unique<MoeLayer>(c, params, prefix + "mlp.");
+    else
+      mlp = std::make_unique<Mlp>(c, params, prefix + "mlp.");
+  }
 };
 
 Transformer::Transformer(const ModelConfig& c, Backend& backend) : config_(c), backend_(backend) {
   embed_ = params_.add("model.embed_tokens.weight", {c.vocab_size, c.hidden_size},
                        ParamInit::normal, true);
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l)
+  int64_t moe_layers = 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const bool is_moe = c.moe && c.moe->is_moe_layer(l);
+    moe_layers += is_moe;
     blocks_.push_back(
-        std::make_unique<Block>(c, params_, "model.layers." + std::to_string(l) + "."));
+        std::make_unique<Block>(c, params_, "model.layers." + std::to_string(l) + ".", is_moe));
+  }
+  if (moe_layers > 0) router_losses_ = std::make_unique<RouterLosses>(*c.moe, moe_layers);
   final_norm_ = params_.add("model.norm.weight", {c.hidden_size}, ParamInit::ones, false);
   if (!c.tie_word_embeddings)
     lm_head_ =
@@ -65,7 +76,10 @@ void Transformer::reserve(int64_t batch, int64_t seq_len) {
   Backend& be = backend_;
   for (auto& b : blocks_) {
     b->attention.reserve(be, rows);
-    b->mlp.reserve(be, rows);
+    if (b->moe)
+      b->moe->reserve(be, rows, mlp_scratch_);
+    else
+      b->mlp->reserve(be, rows);
     b->normed1 = be.empty({rows, C});
     b->rstd1 = be.empty({rows});
     b->mid = be.empty({rows, C});
@@ -74,6 +88,7 @@ void Transformer::reserve(int64_t batch, int64_t seq_len) {
   }
   attn_scratch_.reserve(be, config_, rows);
   mlp_scratch_.reserve(be, rows, config_.intermediate_size);
+  if (router_losses_) moe_scratch_.reserve(be, config_, rows);
   residual_.clear();
   for (int64_t l = 0; l <= config_.num_hidden_layers; ++l) residual_.push_back(be.empty({rows, C}));
   final_normed_ = be.empty({rows, C});
@@ -91,15 +106,52 @@ void Transformer::reserve(int64_t batch, int64_t seq_len) {
 
 double Transformer::forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
                             int64_t seq_len, ModelAnalysis* analysis) {
-  return run_forward(inputs, targets, batch, seq_len, 0.0f, analysis);
+  const double loss = run_forward(inputs, targets, batch, seq_len, 0.0f, analysis);
+  update_router_losses(false);
+  if (analysis) record_routing(*analysis);
+  return loss;
 }
 
 double Transformer::forward_backward(const int32_t* inputs, const int32_t* targets, int64_t batch,
                                      int64_t seq_len, float loss_weight) {
   const float grad_scale = loss_weight / static_cast<float>(batch * seq_len);
   const double loss = run_forward(inputs, targets, batch, seq_len, grad_scale, nullptr);
-  run_backward(batch, seq_len);
+  update_router_losses(true);
+  run_backward(batch, seq_len, loss_weight);
   return loss;
+}
+
+void Transformer::begin_accumulation() {
+  if (router_losses_) router_losses_->begin_accumulation();
+}
+
+void Transformer::set_expert_count_reducer(ExpertCountReducer reducer) {
+  if (router_losses_) router_losses_->set_count_reducer(std::move(reducer));
+}
+
+void Transformer::update_router_losses(bool training) {
+  if (!router_losses_) return;
+  std::vector<const RoutingStats*> stats;
+  for (const auto& b : blocks_)
+    if (b->moe) stats.push_back(&b->moe->stats());
+  router_losses_->update(stats, training);
+}
+
+double Transformer::min_routing_margin() {
+  double margin = std::numeric_limits<double>::infinity();
+  for (const auto& b : blocks_)
+    if (b->moe) margin = std::min(margin, b->moe->min_topk_margin(backend_));
+  return margin;
+}
+
+void Transformer::record_routing(ModelAnalysis& analysis) const {
+  int64_t moe_index = 0;
+  for (size_t l = 0; l < blocks_.size(); ++l) {
+    if (!blocks_[l]->moe) continue;
+    analysis.layers[l].add_routing(blocks_[l]->moe->stats(), router_losses_->aux_loss(moe_index),
+                                   router_losses_->z_loss(moe_index));
+    ++moe_index;
+  }
 }
 
 double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
@@ -126,7 +178,10 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
     be.add(b.mid.data(), x, block_out_.data(), N * C);
     be.rmsnorm_forward(b.normed2.data(), b.rstd2.data(), b.mid.data(), params_.data(b.norm2), N, C,
                        eps);
-    b.mlp.forward(be, b.normed2.data(), block_out_.data(), N);
+    if (b.moe)
+      b.moe->forward(be, b.normed2.data(), block_out_.data(), N);
+    else
+      b.mlp->forward(be, b.normed2.data(), block_out_.data(), N);
     float* out = residual_[l + 1].data();
     be.add(out, b.mid.data(), block_out_.data(), N * C);
     if (layer) {
@@ -148,7 +203,7 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
   return total / static_cast<double>(N);
 }
 
-void Transformer::run_backward(int64_t batch, int64_t seq_len) {
+void Transformer::run_backward(int64_t batch, int64_t seq_len, float loss_weight) {
   Backend& be = backend_;
   const int64_t N = batch * seq_len, C = config_.hidden_size, V = config_.vocab_size;
   const ParameterSet::Id head = lm_head_ >= 0 ? lm_head_ : embed_;
@@ -158,9 +213,18 @@ void Transformer::run_backward(int64_t batch, int64_t seq_len) {
   float* dres = d_residual_.data();
   be.rmsnorm_backward(dres, params_.grad(final_norm_), d_normed_.data(), residual_.back().data(),
                       params_.data(final_norm_), final_rstd_.data(), N, C, false);
+  std::vector<float> prob_grad;
+  float z_scale = 0.0f;
+  int64_t moe_index = router_losses_ ? router_losses_->layers() : 0;
   for (size_t l = blocks_.size(); l-- > 0;) {
     Block& b = *blocks_[l];
-    b.mlp.backward(be, b.normed2.data(), dres, d_normed_.data(), N, mlp_scratch_);
+    if (b.moe) {
+      router_losses_->gradients(--moe_index, loss_weight, prob_grad, z_scale);
+      b.moe->backward(be, b.normed2.data(), dres, d_normed_.data(), N, mlp_scratch_, moe_scratch_,
+                      prob_grad, z_scale);
+    } else {
+      b.mlp->backward(be, b.normed2.data(), dres, d_normed_.data(), N, mlp_scratch_);
+    }
     be.rmsnorm_backward(dres, params_.grad(b.norm2), d_normed_.data(), b.mid.data(),
                         params_.data(b.norm2), b.rstd2.data(), N, C, true);
     b.attention.backward(be, b.normed1.data(), dres, d_normed_.data(), rope_, batch, seq_len,
@@ -173,13 +237,20 @@ void Transformer::run_backward(int64_t batch, int64_t seq_len) {
 }
 
 double Transformer::training_flops_per_token(int64_t seq_len) const {
-  // Projections (names ending in "_proj.weight") plus the LM head, tied or not.
+  // Projections (names ending in "_proj.weight") plus the LM head, tied or not; a routed expert
+  // counts k/E of its weights (the share of tokens that reach it), the router all of its own.
   double matmul_params = static_cast<double>(config_.vocab_size * config_.hidden_size);
+  auto ends_with = [](const std::string& name, const std::string& suffix) {
+    return name.size() > suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
   for (const ParamInfo& p : params_.infos()) {
-    const std::string suffix = "_proj.weight";
-    if (p.name.size() > suffix.size() &&
-        p.name.compare(p.name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      matmul_params += static_cast<double>(p.numel());
+    double used = static_cast<double>(p.numel());
+    if (config_.moe && p.name.find(".mlp.experts.") != std::string::npos)
+      used *= static_cast<double>(config_.moe->num_experts_per_tok) / config_.moe->num_experts;
+    if (ends_with(p.name, "_proj.weight") || ends_with(p.name, ".mlp.gate.weight") ||
+        ends_with(p.name, ".shared_expert_gate.weight"))
+      matmul_params += used;
   }
   const double attention =
       6.0 * config_.num_hidden_layers * seq_len * config_.num_attention_heads * config_.head_dim;

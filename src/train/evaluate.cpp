@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "gatedlm/train/routing_metrics.h"
+
 namespace gatedlm {
 
 EvalResult evaluate(Transformer& model, BatchLoader& loader, int64_t batches,
@@ -63,6 +65,7 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a) {
       layer["gate_score"] = a.gate_score(l);
       layer["gate_sparsity"] = a.gate_sparsity(l);
     }
+    if (a.layers[l].is_moe()) layer["moe"] = layer_routing_to_json(a.layers[l]);
     layers.push_back(layer);
   }
   nlohmann::json out = {{"first_token_attn", a.mean_first_token_attn()},
@@ -74,6 +77,7 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a) {
   } else {
     out["gate_score"] = nullptr;
   }
+  if (nlohmann::json moe = routing_to_json(a); !moe.is_null()) out["moe"] = moe;
   return out;
 }
 

@@ -20,6 +20,7 @@
 #include "gatedlm/train/evaluate.h"
 #include "gatedlm/train/metrics.h"
 #include "gatedlm/train/progress.h"
+#include "gatedlm/train/routing_metrics.h"
 #include "gatedlm/train/signals.h"
 
 namespace gatedlm {
@@ -181,11 +182,13 @@ TrainSummary Trainer::run() {
     model.forward(analysis_batch.inputs.data(), analysis_batch.targets.data(), analysis_batch.batch,
                   analysis_batch.seq_len, &analysis);
     const nlohmann::json a = analysis_to_json(analysis);
-    metrics.write({{"step", step},
-                   {"first_token_attn", a["first_token_attn"]},
-                   {"max_act", a["max_act"]},
-                   {"gate_score", a["gate_score"]},
-                   {"analysis", a["layers"]}});
+    nlohmann::json line = {{"step", step},
+                           {"first_token_attn", a["first_token_attn"]},
+                           {"max_act", a["max_act"]},
+                           {"gate_score", a["gate_score"]},
+                           {"analysis", a["layers"]}};
+    if (a.contains("moe")) line["moe"] = a["moe"];
+    metrics.write(line);
     spdlog::info("analysis step {} | F-Attn {:.3f} | M-Act {:.2f}{}", step,
                  a["first_token_attn"].get<double>(), a["max_act"].get<double>(),
                  a["gate_score"].is_null()
@@ -231,16 +234,20 @@ TrainSummary Trainer::run() {
   };
 
   TokenBatch batch;
+  ModelAnalysis routing;  // MoE routing over the log window
+  routing.reset(config_.model.num_hidden_layers, false);
   int64_t window_tokens = 0;
   double loss_sum_window = 0.0;
   int64_t window_steps = 0;
   for (int64_t step = start_step; step < tc.steps; ++step) {
     model.params().zero_grads();
+    model.begin_accumulation();
     double loss = 0.0;
     for (int64_t micro = 0; micro < tc.grad_accum_steps; ++micro) {
       train_loader->next(batch);
       loss += model.forward_backward(batch.inputs.data(), batch.targets.data(), batch.batch,
                                      batch.seq_len, 1.0f / static_cast<float>(tc.grad_accum_steps));
+      if (model.router_losses()) model.record_routing(routing);
     }
     loss /= static_cast<double>(tc.grad_accum_steps);
     const double grad_norm = global_grad_norm(model.params());
@@ -267,18 +274,26 @@ TrainSummary Trainer::run() {
         const double tok_s = window_tokens / std::max(elapsed, 1e-9);
         const double mfu = peak_gflops > 0 ? tok_s * flops_per_token / (peak_gflops * 1e9) : 0.0;
         const double eta = (tc.steps - step - 1) * (wall.seconds() / (step + 1 - start_step));
-        metrics.write({{"step", step + 1},
-                       {"loss", loss},
-                       {"lr", lr},
-                       {"grad_norm", grad_norm},
-                       {"tokens", tokens},
-                       {"tokens_per_s", tok_s},
-                       {"time_s", elapsed_before + wall.seconds()}});
+        nlohmann::json line = {{"step", step + 1},
+                               {"loss", loss},
+                               {"lr", lr},
+                               {"grad_norm", grad_norm},
+                               {"tokens", tokens},
+                               {"tokens_per_s", tok_s},
+                               {"time_s", elapsed_before + wall.seconds()}};
+        const nlohmann::json moe = routing_to_json(routing);
+        if (!moe.is_null()) line.update(moe);
+        metrics.write(line);
         spdlog::info(
             "step {:>6}/{} | loss {:.4f} | lr {:.2e} | gnorm {:.3f} | {} tok/s | MFU {:.0f}% "
-            "| ETA {}",
+            "| ETA {}{}",
             step + 1, tc.steps, loss_sum_window / window_steps, lr, grad_norm, format_count(tok_s),
-            100.0 * mfu, format_duration(eta));
+            100.0 * mfu, format_duration(eta),
+            moe.is_null() ? ""
+                          : fmt::format(" | aux {:.3f} | z {:.3f} | imbalance {:.2f}",
+                                        moe["aux_loss"].get<double>(), moe["z_loss"].get<double>(),
+                                        moe["expert_imbalance"].get<double>()));
+        routing.reset(config_.model.num_hidden_layers, false);
         summary.tokens_per_s = tok_s;
         window.restart();
         window_tokens = 0;

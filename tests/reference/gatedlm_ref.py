@@ -97,6 +97,22 @@ DEFAULT_CONFIG = {
 # Keys whose value is a free-form mapping (or null), not a section with a fixed schema.
 FREE_FORM_KEYS = {("model", "rope_scaling"), ("model", "moe")}
 
+# model.moe when it is a mapping (docs/configs.md): these defaults, the given keys over them.
+MOE_DEFAULTS = {
+    "num_experts": 0,
+    "num_experts_per_tok": 0,
+    "moe_intermediate_size": 0,
+    "num_shared_experts": 0,
+    "shared_expert_gate": True,
+    "norm_topk_prob": True,
+    "router_aux_loss_coef": 0.0,
+    "router_z_loss_coef": 0.0,
+    "aux_loss_scope": "global_batch",
+    "capacity_factor": 0.0,
+    "first_k_dense_replace": 0,
+    "decoder_sparse_step": 1,
+}
+
 
 def deep_merge(base, override):
     """Returns base with override merged in; mappings merge recursively, the rest replaces."""
@@ -187,6 +203,14 @@ def normalize_config(raw, lenient=False):
     check_known_keys(raw, DEFAULT_CONFIG, lenient=lenient)
     config = deep_merge(DEFAULT_CONFIG, raw)
     coerce_types(config, DEFAULT_CONFIG)
+    moe = config["model"].get("moe")
+    if moe:
+        unknown = sorted(set(moe) - set(MOE_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown config keys model.moe.{unknown} (add them to MOE_DEFAULTS)")
+        moe = dict(MOE_DEFAULTS, **moe)
+        coerce_types(moe, MOE_DEFAULTS)
+        config["model"]["moe"] = moe
     config.update(private)  # self-test only: deliberate deviations, never written to a dump
     return config
 
@@ -204,8 +228,6 @@ def check_supported(config):
     scaling = model.get("rope_scaling")
     if scaling and str(scaling.get("type", "") or "none") not in ("", "none"):
         raise NotImplementedError("the oracle does not implement rope_scaling yet")
-    if model.get("moe"):
-        raise NotImplementedError("the oracle does not implement MoE yet")
     if config["train"]["precision"] != "fp32":
         raise NotImplementedError("the oracle compares fp32 runs only")
     gate = model["attention_gate"]
@@ -274,9 +296,25 @@ def param_shapes(config):
             name = "gate_proj.weight" if gate["input_dependent"] else "gate_logits"
             shapes[p + "self_attn." + name] = gate_param_shape(model)
         shapes[p + "post_attention_layernorm.weight"] = [C]
-        shapes[p + "mlp.gate_proj.weight"] = [I, C]
-        shapes[p + "mlp.up_proj.weight"] = [I, C]
-        shapes[p + "mlp.down_proj.weight"] = [C, I]
+        moe = model.get("moe")
+        if moe and is_moe_layer(moe, layer):
+            E, M = moe["num_experts"], moe["moe_intermediate_size"]
+            shapes[p + "mlp.gate.weight"] = [E, C]
+            for e in range(E):
+                shapes[p + f"mlp.experts.{e}.gate_proj.weight"] = [M, C]
+                shapes[p + f"mlp.experts.{e}.up_proj.weight"] = [M, C]
+                shapes[p + f"mlp.experts.{e}.down_proj.weight"] = [C, M]
+            if moe["num_shared_experts"] > 0:
+                S = moe["num_shared_experts"] * M
+                shapes[p + "mlp.shared_expert.gate_proj.weight"] = [S, C]
+                shapes[p + "mlp.shared_expert.up_proj.weight"] = [S, C]
+                shapes[p + "mlp.shared_expert.down_proj.weight"] = [C, S]
+                if moe["shared_expert_gate"]:
+                    shapes[p + "mlp.shared_expert_gate.weight"] = [1, C]
+        else:
+            shapes[p + "mlp.gate_proj.weight"] = [I, C]
+            shapes[p + "mlp.up_proj.weight"] = [I, C]
+            shapes[p + "mlp.down_proj.weight"] = [C, I]
     shapes["model.norm.weight"] = [C]
     if not model["tie_word_embeddings"]:
         shapes["lm_head.weight"] = [V, C]
@@ -499,13 +537,107 @@ def attention(params, prefix, x, config, rope, taps=None):
 
 
 def mlp(params, prefix, x):
-    gate = matmul(x, params[prefix + "mlp.gate_proj.weight"].t())
-    up = matmul(x, params[prefix + "mlp.up_proj.weight"].t())
-    return matmul(gate * torch.sigmoid(gate) * up, params[prefix + "mlp.down_proj.weight"].t())
+    gate = matmul(x, params[prefix + "gate_proj.weight"].t())
+    up = matmul(x, params[prefix + "up_proj.weight"].t())
+    return matmul(gate * torch.sigmoid(gate) * up, params[prefix + "down_proj.weight"].t())
 
 
-def forward(params, config, inputs, targets, collect=False):
+def is_moe_layer(moe, layer):
+    """Hugging Face Qwen2/3-MoE placement: after the first k dense layers, every step-th."""
+    return layer >= moe["first_k_dense_replace"] and (layer + 1) % moe["decoder_sparse_step"] == 0
+
+
+# Routing closer than this (log-probability gap between the k-th and (k+1)-th expert) could be
+# decided differently by two float32 codes: such a case is rejected, never compared.
+MIN_ROUTING_MARGIN = 1e-4
+
+
+def moe_block(params, prefix, x, moe, router_taps):
+    """Mixture of experts (docs/moe.md). x: [B, T, C]. Appends the router's tensors to router_taps:
+    probs [N, E] (differentiable), lse [N] (differentiable), counts [E] (before dropping),
+    dropped (int) and margin (smallest top-k log-probability gap)."""
+    shape = x.shape
+    x = x.reshape(-1, shape[-1])
+    N = x.shape[0]
+    E, k = moe["num_experts"], moe["num_experts_per_tok"]
+    logits = matmul(x, params[prefix + "mlp.gate.weight"].t())
+    probs = torch.softmax(logits, dim=-1)
+    lse = torch.logsumexp(logits, dim=-1)
+    top_probs, top_experts = probs.topk(k, dim=-1)
+    weights = top_probs / top_probs.sum(dim=-1, keepdim=True) if moe["norm_topk_prob"] else top_probs
+    sorted_probs = probs.detach().sort(dim=-1, descending=True).values
+    margin = math.inf
+    if k < E:
+        margin = float((sorted_probs[:, k - 1].log() - sorted_probs[:, k].log()).min())
+    # Capacity: each expert keeps its earliest tokens (lowest row), drops the rest.
+    keep = torch.ones(N, k, dtype=torch.bool)
+    if moe["capacity_factor"] > 0:
+        capacity = math.ceil(moe["capacity_factor"] * N * k / E)
+        for e in range(E):
+            rows, slots = (top_experts == e).nonzero(as_tuple=True)  # row-major: rows ascending
+            keep[rows[capacity:], slots[capacity:]] = False
+    out = torch.zeros_like(x)
+    for e in range(E):
+        rows, slots = ((top_experts == e) & keep).nonzero(as_tuple=True)
+        if rows.numel() == 0:
+            continue
+        y = mlp(params, prefix + f"mlp.experts.{e}.", x[rows])
+        out = out.index_add(0, rows, y * weights[rows, slots].unsqueeze(-1))
+    if moe["num_shared_experts"] > 0:
+        shared = mlp(params, prefix + "mlp.shared_expert.", x)
+        if moe["shared_expert_gate"]:
+            gate_logit = matmul(x, params[prefix + "mlp.shared_expert_gate.weight"].t())
+            shared = torch.sigmoid(gate_logit) * shared
+        out = out + shared
+    router_taps.append(
+        {
+            "probs": probs,
+            "lse": lse,
+            "counts": torch.bincount(top_experts.flatten(), minlength=E).double(),
+            "dropped": int((~keep).sum()),
+            "margin": margin,
+        }
+    )
+    return out.reshape(shape)
+
+
+def router_losses(router_taps, moe, running=None):
+    """(objective, aux [L], z [L]) of one forward's MoE layers (docs/moe.md).
+
+    aux_l = E * sum_e f_e * mean_t probs[t, e]; f_e = counts_e / assignments, a constant, over the
+    micro-batch (running=None) or over every micro-batch of the step so far (running: a list of
+    [counts, assignments] per layer, updated here). z_l = mean_t lse_t^2.
+    objective = aux_coef * mean_l aux_l + z_coef * mean_l z_l.
+    """
+    E, k = moe["num_experts"], moe["num_experts_per_tok"]
+    aux, z = [], []
+    for l, taps in enumerate(router_taps):
+        counts, assignments = taps["counts"], float(taps["probs"].shape[0] * k)
+        if running is not None:
+            running[l][0] = running[l][0] + counts
+            running[l][1] += assignments
+            counts, assignments = running[l]
+        frequency = (counts / assignments).to(taps["probs"].dtype)
+        aux.append(E * (frequency * taps["probs"].mean(dim=0)).sum())
+        z.append(taps["lse"].pow(2).mean())
+    aux, z = torch.stack(aux), torch.stack(z)
+    objective = moe["router_aux_loss_coef"] * aux.mean() + moe["router_z_loss_coef"] * z.mean()
+    return objective, aux, z
+
+
+def new_running_counts(config):
+    """Running global-batch counts for one optimizer step, or None for the micro_batch scope."""
+    moe = config["model"].get("moe")
+    if not moe or moe["aux_loss_scope"] != "global_batch":
+        return None
+    layers = [l for l in range(config["model"]["num_hidden_layers"]) if is_moe_layer(moe, l)]
+    return [[torch.zeros(moe["num_experts"], dtype=torch.float64), 0.0] for _ in layers]
+
+
+def forward(params, config, inputs, targets, collect=False, router_taps_out=None):
     """Returns (logits [B, T, V], mean cross-entropy loss, metrics or None).
+
+    router_taps_out: a list that receives one moe_block tap dict per MoE layer.
 
     metrics (collect=True): per-layer tensors first_token_attn [L], max_act [L, 4]
     (attn_output, attn_residual, ffn_output, ffn_residual) and, with a gate, gate_score [L],
@@ -525,7 +657,7 @@ def forward(params, config, inputs, targets, collect=False):
         )
     )
     x = params["model.embed_tokens.weight"][inputs]
-    layer_taps = []
+    layer_taps, router_taps = [], []
     for layer in range(model["num_hidden_layers"]):
         prefix = f"model.layers.{layer}."
         taps = {} if collect else None
@@ -534,7 +666,11 @@ def forward(params, config, inputs, targets, collect=False):
         x = x + attn_out
         attn_residual = x
         normed = rms_norm(x, params[prefix + "post_attention_layernorm.weight"], eps)
-        ffn_out = mlp(params, prefix, normed)
+        moe = model.get("moe")
+        if moe and is_moe_layer(moe, layer):
+            ffn_out = moe_block(params, prefix, normed, moe, router_taps)
+        else:
+            ffn_out = mlp(params, prefix + "mlp.", normed)
         x = x + ffn_out
         if collect:
             taps["max_act"] = torch.stack(
@@ -546,6 +682,8 @@ def forward(params, config, inputs, targets, collect=False):
     logits = matmul(x, head.t())
     log_probs = torch.log_softmax(logits, dim=-1)
     loss = -log_probs.gather(-1, targets.unsqueeze(-1)).mean()
+    if router_taps_out is not None:
+        router_taps_out.extend(router_taps)
     metrics = None
     if collect:
         metrics = {
@@ -589,11 +727,15 @@ def leaf_params(params, dtype):
     }
 
 
-def gradients(params, config, inputs, targets):
-    """(loss, logits, {name: grad}) of one micro-batch."""
-    logits, loss, _ = forward(params, config, inputs, targets)
+def gradients(params, config, inputs, targets, running=None):
+    """(loss, logits, {name: grad}) of one micro-batch; the grads include the router losses."""
+    router_taps = []
+    logits, loss, _ = forward(params, config, inputs, targets, router_taps_out=router_taps)
+    objective = loss
+    if router_taps:
+        objective = loss + router_losses(router_taps, config["model"]["moe"], running)[0]
     names = list(params)
-    grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
+    grads = torch.autograd.grad(objective, [params[n] for n in names], allow_unused=True)
     grads = {
         n: (g if g is not None else torch.zeros_like(params[n])) for n, g in zip(names, grads)
     }
@@ -626,10 +768,11 @@ def train_steps(initial, config, step_inputs, step_targets, dtype=torch.float32)
     for step in range(num_steps):
         total = {n: torch.zeros_like(p) for n, p in params.items()}
         step_loss = 0.0
+        running = new_running_counts(config)
         for micro in range(accum):
             inputs = torch.as_tensor(step_inputs[step, micro], dtype=torch.long)
             targets = torch.as_tensor(step_targets[step, micro], dtype=torch.long)
-            loss, _, grads = gradients(params, config, inputs, targets)
+            loss, _, grads = gradients(params, config, inputs, targets, running)
             step_loss += float(loss)
             for n in total:
                 total[n] += grads[n]
@@ -667,10 +810,27 @@ def recompute(
     params = leaf_params(initial, dtype)
     inputs_t = torch.as_tensor(np.asarray(inputs), dtype=torch.long)
     targets_t = torch.as_tensor(np.asarray(targets), dtype=torch.long)
-    logits, loss, metrics = forward(params, config, inputs_t, targets_t, collect=True)
+    router_taps = []
+    logits, loss, metrics = forward(
+        params, config, inputs_t, targets_t, collect=True, router_taps_out=router_taps
+    )
+    objective = loss
     names = list(params)
-    grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
+    moe_result = None
+    if router_taps:
+        router_objective, aux, z = router_losses(router_taps, config["model"]["moe"])
+        objective = loss + router_objective
+        moe_result = {
+            "aux_loss": aux.detach().numpy(),
+            "z_loss": z.detach().numpy(),
+            "router_loss": float(router_objective),
+            "tokens_per_expert": torch.stack([t["counts"] for t in router_taps]).numpy(),
+            "dropped": np.array([t["dropped"] for t in router_taps], dtype=np.float64),
+            "margin": min(t["margin"] for t in router_taps),
+        }
+    grads = torch.autograd.grad(objective, [params[n] for n in names], allow_unused=True)
     result = {
+        "moe": moe_result,
         "logits": logits.detach().numpy(),
         "loss": float(loss),
         "grads": {
@@ -812,6 +972,31 @@ def check_dump(path, tolerances=None, expected_steps=None):
     fwd = dump.get("forward", {})
     compare("forward/logits", fwd.get("logits"), ref["logits"], tol["forward"])
     compare("forward/loss", fwd.get("loss"), ref["loss"], tol["forward"])
+    if ref["moe"] is not None:
+        moe_ref = ref["moe"]
+        # Routing within MIN_ROUTING_MARGIN of a tie could go either way in float32: such a
+        # case is invalid, not compared (choose another seed).
+        rows.append(
+            Row(
+                "structure/routing margin",
+                0.0 if moe_ref["margin"] >= MIN_ROUTING_MARGIN else math.inf,
+                0.0,
+                "set",
+                f"smallest top-k log-probability gap {moe_ref['margin']:.2e}",
+            )
+        )
+        for key in ("router_loss", "aux_loss", "z_loss"):
+            compare("forward/" + key, fwd.get(key), moe_ref[key], tol["forward"])
+        for key in ("tokens_per_expert", "dropped"):  # counts: exact
+            got = fwd.get(key)
+            err = None
+            if got is not None:
+                err = math.inf
+                if np.size(got) == np.size(moe_ref[key]):
+                    err = float(np.max(np.abs(np.reshape(got, moe_ref[key].shape) - moe_ref[key])))
+            rows.append(Row("forward/" + key, err, 0.0, "abs"))
+    elif any(k in fwd for k in ("router_loss", "aux_loss", "z_loss", "tokens_per_expert")):
+        rows.append(Row("structure/moe datasets", math.inf, 0.0, "set", "dense model"))
     grads = dump.get("grads", {})
     for name in shapes:
         compare("grads/" + name, grads.get(name), ref["grads"][name], tol["grads"])
@@ -1114,6 +1299,9 @@ def write_dump(path, config, num_steps, emulate="float64", randomize_all=False):
         f["batch/inputs"], f["batch/targets"] = inputs, targets
         f["forward/logits"] = f32(ref["logits"])
         f["forward/loss"] = np.float32(ref["loss"])
+        if ref["moe"] is not None:
+            for key in ("router_loss", "aux_loss", "z_loss", "tokens_per_expert", "dropped"):
+                f[f"forward/{key}"] = f32(ref["moe"][key])
         if num_steps > 0:
             f["steps/inputs"], f["steps/targets"] = step_inputs, step_targets
             for key in ("loss", "lr", "grad_norm"):

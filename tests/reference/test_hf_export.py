@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Hugging Face export/import: `gatedlm export --format hf` and `gatedlm import --hf`.
 
-For the baseline, G1 headwise and G1 elementwise (one of them untied) this test:
+For the baseline, G1 headwise, G1 elementwise (one of them untied) and a Qwen3-MoE with a G1
+gate (its MoE block written after Hugging Face's Qwen3MoeSparseMoeBlock) this test:
   1. trains dense-tiny 2 steps on a generated llm.c shard and exports the checkpoint (fp32);
   2. parses model.safetensors with its own reader (below) and checks config.json's HF keys;
   3. runs an independent Qwen3 forward in float64 written after the official gated-attention
@@ -142,6 +143,33 @@ def gatedlm_q_and_gate(p, pre, x, cfg):
     return q, g.view(b, t, H, -1)
 
 
+def swiglu(p, m, x):
+    act = torch.nn.functional.silu(x @ p[m + "gate_proj.weight"].T) * (x @ p[m + "up_proj.weight"].T)
+    return act @ p[m + "down_proj.weight"].T
+
+
+def hf_moe_layer(cfg, layer):
+    """Qwen3-MoE's placement, from config.json alone."""
+    return (cfg.get("model_type") == "qwen3_moe" and layer not in cfg.get("mlp_only_layers", [])
+            and (layer + 1) % cfg.get("decoder_sparse_step", 1) == 0)
+
+
+def hf_moe_block(p, m, x, cfg):
+    """Qwen3MoeSparseMoeBlock: softmax over the router logits, top-k, optional renormalisation,
+    the chosen experts' SwiGLU outputs weighted and summed."""
+    probs = torch.softmax(x @ p[m + "gate.weight"].T, dim=-1)
+    weights, experts = probs.topk(cfg["num_experts_per_tok"], dim=-1)
+    if cfg["norm_topk_prob"]:
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+    out = torch.zeros_like(x)
+    for e in range(cfg["num_experts"]):
+        chosen = (experts == e)  # [B, T, k]: at most one True per token
+        if chosen.any():
+            weight = (weights * chosen).sum(dim=-1, keepdim=True)
+            out = out + weight * swiglu(p, m + f"experts.{e}.", x)
+    return out
+
+
 def forward(p, cfg, tokens, q_and_gate):
     H, K, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
     eps, theta = cfg["rms_norm_eps"], cfg["rope_theta"]
@@ -167,8 +195,10 @@ def forward(p, cfg, tokens, q_and_gate):
         h = h + o.reshape(b, t, H * D) @ p[a + "o_proj.weight"].T
         x = rms_norm(h, p[pre + "post_attention_layernorm.weight"], eps)
         m = pre + "mlp."
-        act = torch.nn.functional.silu(x @ p[m + "gate_proj.weight"].T) * (x @ p[m + "up_proj.weight"].T)
-        h = h + act @ p[m + "down_proj.weight"].T
+        if hf_moe_layer(cfg, layer):
+            h = h + hf_moe_block(p, m, x, cfg)
+        else:
+            h = h + swiglu(p, m, x)
     h = rms_norm(h, p["model.norm.weight"], eps)
     head = p.get("lm_head.weight", p["model.embed_tokens.weight"])
     return h @ head.T
@@ -240,7 +270,9 @@ def run_case(name, overrides, tmp, shard, tokens):
     check(isinstance(gen, dict), f"{name}: generation_config.json is a JSON object")
     missing = [k for k in HF_KEYS if k not in cfg]
     check(not missing, f"{name}: config.json has the HF keys (missing {missing})")
-    check(cfg["architectures"] == ["Qwen3ForCausalLM"] and cfg["model_type"] == "qwen3"
+    moe = "qwen3_moe" if "num_experts" in cfg else None
+    want_arch = ["Qwen3MoeForCausalLM"] if moe else ["Qwen3ForCausalLM"]
+    check(cfg["architectures"] == want_arch and cfg["model_type"] == (moe or "qwen3")
           and cfg["torch_dtype"] == "float32", f"{name}: architectures / model_type / torch_dtype")
     import yaml
     model_cfg = yaml.safe_load(open(os.path.join(ckpt, "config.yaml")))["model"]
@@ -349,6 +381,12 @@ def main():
     run_case("g1-headwise", [f"{gate}position=sdpa", f"{gate}granularity=headwise"], tmp, shard, tokens)
     run_case("g1-elementwise-untied", [f"{gate}position=sdpa", f"{gate}granularity=elementwise",
                                        "model.tie_word_embeddings=false"], tmp, shard, tokens)
+    # Qwen3-MoE: layer 0 dense (mlp_only_layers), layer 1 top-2 of 4 experts, a G1 gate on top.
+    moe = "model.moe."
+    run_case("moe-g1-headwise", [f"{gate}position=sdpa", f"{gate}granularity=headwise",
+                                 f"{moe}num_experts=4", f"{moe}num_experts_per_tok=2",
+                                 f"{moe}moe_intermediate_size=32", f"{moe}first_k_dense_replace=1",
+                                 f"{moe}router_aux_loss_coef=0.01"], tmp, shard, tokens)
 
     # A variant no public modelling code expresses: exit 2, one line naming it.
     run_dir = os.path.join(tmp, "g2", "run")

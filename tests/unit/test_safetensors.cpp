@@ -10,9 +10,11 @@
 #include <fstream>
 #include <limits>
 
+#include "gatedlm/backend/cpu/cpu_backend.h"
 #include "gatedlm/checkpoint/hf_layout.h"
 #include "gatedlm/checkpoint/safetensors.h"
 #include "gatedlm/core/error.h"
+#include "gatedlm/model/transformer.h"
 
 namespace gatedlm {
 namespace {
@@ -296,6 +298,82 @@ TEST(HfLayout, ConfigJsonRoundTrips) {
   bad = hf_config_json(tiny(GatePosition::none, GateGranularity::elementwise), 8, "float32");
   bad["model_type"] = "llama";
   EXPECT_THROW(model_config_from_hf(bad, "cfg.json"), InputError);
+}
+
+// Qwen3-MoE: 3 layers, the first dense, top-2 of 4 experts, a G1 gate on top.
+ModelConfig tiny_moe() {
+  ModelConfig m = tiny(GatePosition::sdpa, GateGranularity::headwise);
+  m.num_hidden_layers = 3;
+  MoeConfig moe;
+  moe.num_experts = 4;
+  moe.num_experts_per_tok = 2;
+  moe.moe_intermediate_size = 7;
+  moe.norm_topk_prob = false;
+  moe.router_aux_loss_coef = 0.02;
+  moe.first_k_dense_replace = 1;
+  m.moe = moe;
+  return m;
+}
+
+TEST(HfLayout, MoeSpecsAreTheModelsParameters) {
+  auto backend = make_cpu_backend();
+  const ModelConfig m = tiny_moe();
+  Transformer model(m, *backend);
+  const auto specs = gatedlm_tensor_specs(m);
+  const auto& infos = model.params().infos();
+  ASSERT_EQ(specs.size(), infos.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(specs[i].first, infos[i].name);
+    EXPECT_EQ(specs[i].second, infos[i].shape) << infos[i].name;
+  }
+  EXPECT_NE(std::find_if(specs.begin(), specs.end(),
+                         [](const auto& s) {
+                           return s.first == "model.layers.2.mlp.experts.3.down_proj.weight";
+                         }),
+            specs.end());
+}
+
+TEST(HfLayout, MoeTensorsAndConfigJsonRoundTrip) {
+  const ModelConfig m = tiny_moe();
+  const auto ours = model_tensors(m);
+  const auto back = from_hf_tensors(m, to_hf_tensors(m, ours, "test"), "test");
+  ASSERT_EQ(back.size(), ours.size());
+  for (size_t i = 0; i < ours.size(); ++i) EXPECT_EQ(back[i].data, ours[i].data) << ours[i].name;
+
+  const nlohmann::json j = hf_config_json(m, 64, "float32");
+  EXPECT_EQ(j["architectures"], nlohmann::json::array({"Qwen3MoeForCausalLM"}));
+  EXPECT_EQ(j["model_type"], "qwen3_moe");
+  EXPECT_EQ(j["num_experts"], 4);
+  EXPECT_EQ(j["num_experts_per_tok"], 2);
+  EXPECT_EQ(j["moe_intermediate_size"], 7);
+  EXPECT_EQ(j["norm_topk_prob"], false);
+  EXPECT_EQ(j["mlp_only_layers"], nlohmann::json::array({0}));
+  EXPECT_EQ(j["decoder_sparse_step"], 1);
+  EXPECT_DOUBLE_EQ(j["router_aux_loss_coef"].get<double>(), 0.01);  // HF's loss is k times ours
+  EXPECT_EQ(model_config_from_hf(j, "config.json"), m);
+
+  nlohmann::json bad = j;
+  bad["mlp_only_layers"] = nlohmann::json::array({1});
+  try {
+    model_config_from_hf(bad, "cfg.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("cfg.json: mlp_only_layers"), std::string::npos);
+  }
+  bad = j;
+  bad["num_experts_per_tok"] = 5;
+  EXPECT_THROW(model_config_from_hf(bad, "cfg.json"), InputError);
+}
+
+TEST(HfLayout, MoeWithoutAQwen3MoeEquivalentIsRefused) {
+  ModelConfig m = tiny_moe();
+  EXPECT_EQ(hf_unsupported_reason(m), "");
+  m.moe->num_shared_experts = 1;
+  EXPECT_NE(hf_unsupported_reason(m).find("shared expert"), std::string::npos);
+  m = tiny_moe();
+  m.moe->capacity_factor = 1.25;
+  EXPECT_NE(hf_unsupported_reason(m).find("dropless"), std::string::npos);
+  EXPECT_THROW(hf_config_json(m, 8, "float32"), InputError);
 }
 
 }  // namespace

@@ -57,6 +57,7 @@ class Backend {
   // Copies an int32 host array to a device buffer of at least n int32s (token ids).
   virtual void ids_from_host(int32_t* dst, const int32_t* host_src, int64_t n) = 0;
   virtual std::shared_ptr<Buffer> allocate_ids(int64_t n) = 0;
+  virtual void ids_to_host(int32_t* host_dst, const int32_t* src, int64_t n) = 0;
 
   // ---- dense linear algebra ----
   // C[m,n] = alpha * op(A) op(B) + beta * C, row-major; op(X) = X^T when trans_x.
@@ -136,6 +137,36 @@ class Backend {
   // Sum of the gate scores and count of scores < 0.1 over rows x heads x head_dim (as applied).
   virtual void gate_score_stats(double* sum, double* below_threshold, const float* logits,
                                 int64_t logits_ld, int64_t rows, const GateSpec& spec) = 0;
+
+  // ---- mixture-of-experts routing ----
+  // Per row of router logits [rows, experts] (row stride ld): probs = softmax(logits) and
+  // lse = logsumexp(logits) (saved for backward and the z-loss), the k experts of highest
+  // probability in descending order (ties: the lower index first) and their weights (the
+  // probabilities, divided by their sum when normalize).
+  virtual void router_topk_forward(float* probs, float* lse, int32_t* experts, float* weights,
+                                   const float* logits, int64_t ld, int64_t rows,
+                                   int64_t num_experts, int64_t k, bool normalize) = 0;
+  // dlogits (row stride ld) is overwritten with the gradient through the softmax of: dweights
+  // [rows, k] (through the normalisation when normalize), plus prob_grad[e] on probs[r, e] of
+  // every row (the load-balancing loss; nullptr = none), plus z_scale * lse[r]^2 per row.
+  virtual void router_topk_backward(float* dlogits, int64_t ld, const float* dweights,
+                                    const float* probs, const float* lse, const int32_t* experts,
+                                    const float* prob_grad, float z_scale, int64_t rows,
+                                    int64_t num_experts, int64_t k, bool normalize) = 0;
+  // out[i] = src[index[i]] for i < rows: cols floats per row, src row stride ld_src.
+  virtual void gather_rows(float* out, const float* src, int64_t ld_src, const int32_t* index,
+                           int64_t rows, int64_t cols) = 0;
+  // out[r] = (or +=, when accumulate) sum over j < k of weights[r, j] * src[slots[r, j]];
+  // slots < 0 are skipped; weights == nullptr means every weight is 1. Rows are cols wide.
+  virtual void combine_rows(float* out, const float* src, const int32_t* slots,
+                            const float* weights, int64_t rows, int64_t k, int64_t cols,
+                            bool accumulate) = 0;
+  // The backward of combine_rows: dsrc[slots[r, j]] = weights[r, j] * dout[r] (rows of dsrc no
+  // slot names are left as they are) and dweights[r, j] = dout[r] . src[slots[r, j]] (0 for a
+  // skipped slot). Every slot may appear at most once.
+  virtual void combine_rows_backward(float* dsrc, float* dweights, const float* dout,
+                                     const float* src, const int32_t* slots, const float* weights,
+                                     int64_t rows, int64_t k, int64_t cols) = 0;
 
   // ---- loss: fused softmax + cross-entropy ----
   // losses[r] = -log softmax(logits[r])[target[r]]. When dlogits_scale != 0 the logits are

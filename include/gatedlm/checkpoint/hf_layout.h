@@ -4,7 +4,8 @@
 // modeling_qwen3.py: gate_proj is folded into a widened q_proj whose rows, per KV group, are
 // [G*D query rows | G (headwise) or G*D (elementwise) gate rows], G = heads / kv_heads, flagged
 // by headwise_attn_output_gate / elementwise_attn_output_gate in config.json. Other variants
-// have no public modelling code and are refused (docs/interop.md).
+// have no public modelling code and are refused (docs/interop.md). MoE models are Qwen3-MoE
+// (qwen3_moe) without shared experts or token dropping.
 #pragma once
 
 #include <cstdint>
@@ -45,8 +46,8 @@ std::vector<NamedTensor> from_hf_tensors(const ModelConfig& model, std::vector<N
 nlohmann::json hf_config_json(const ModelConfig& model, int64_t max_position_embeddings,
                               const std::string& torch_dtype);
 nlohmann::json hf_generation_config_json();
-// The model section from a Qwen3 config.json. InputError "where: key: expected ..." for a missing
-// key, a wrong type, or a model_type / option gatedlm does not implement.
+// The model section from a Qwen3 or Qwen3-MoE config.json. InputError "where: key: expected ..."
+// for a missing key, a wrong type, or a model_type / option gatedlm does not implement.
 ModelConfig model_config_from_hf(const nlohmann::json& config, const std::string& where);
 
 }  // namespace gatedlm

@@ -49,14 +49,24 @@ struct MoeConfig {
   int64_t num_experts = 0;
   int64_t num_experts_per_tok = 0;
   int64_t moe_intermediate_size = 0;
+  // The shared experts form one SwiGLU MLP of num_shared_experts * moe_intermediate_size that
+  // every token passes through; shared_expert_gate scales its output by sigmoid(x . w) per token
+  // (Qwen2-MoE's shared_expert_gate), false adds it ungated (DeepSeek / Megatron).
   int64_t num_shared_experts = 0;
+  bool shared_expert_gate = true;
   bool norm_topk_prob = true;
   double router_aux_loss_coef = 0.0;
   double router_z_loss_coef = 0.0;
   std::string aux_loss_scope = "global_batch";  // micro_batch | global_batch
   double capacity_factor = 0.0;                 // 0 = dropless
   int64_t first_k_dense_replace = 0;
+  // Layer l is MoE iff l >= first_k_dense_replace and (l + 1) % decoder_sparse_step == 0
+  // (Hugging Face Qwen2/3-MoE); other layers keep the dense MLP of intermediate_size.
+  int64_t decoder_sparse_step = 1;
 
+  bool is_moe_layer(int64_t layer) const {
+    return layer >= first_k_dense_replace && (layer + 1) % decoder_sparse_step == 0;
+  }
   bool operator==(const MoeConfig&) const = default;
 };
 

@@ -53,12 +53,14 @@ void visit_fields(MoeConfig& moe, V& v) {
   v.field("num_experts_per_tok", moe.num_experts_per_tok);
   v.field("moe_intermediate_size", moe.moe_intermediate_size);
   v.field("num_shared_experts", moe.num_shared_experts);
+  v.field("shared_expert_gate", moe.shared_expert_gate);
   v.field("norm_topk_prob", moe.norm_topk_prob);
   v.field("router_aux_loss_coef", moe.router_aux_loss_coef);
   v.field("router_z_loss_coef", moe.router_z_loss_coef);
   v.choice("aux_loss_scope", moe.aux_loss_scope, kAuxLossScopes);
   v.field("capacity_factor", moe.capacity_factor);
   v.field("first_k_dense_replace", moe.first_k_dense_replace);
+  v.field("decoder_sparse_step", moe.decoder_sparse_step);
 }
 
 template <class V>

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "gatedlm/model/router_losses.h"
+
 namespace gatedlm {
 
 enum ActivationPoint { kAttnOutput = 0, kAttnResidual, kFfnOutput, kFfnResidual, kNumPoints };
@@ -16,6 +18,17 @@ struct LayerAnalysis {
   double first_token_attn_sum = 0.0;  // sum over batches of the per-batch mean
   float max_act[kNumPoints] = {0, 0, 0, 0};
   double gate_sum = 0.0, gate_below = 0.0, gate_count = 0.0;
+  // MoE layers: routing summed over the recorded forwards (empty expert_tokens: a dense layer).
+  std::vector<double> expert_tokens;  // assignments per expert, before capacity dropping
+  double moe_dropped = 0.0, moe_assignments = 0.0, aux_loss_sum = 0.0, z_loss_sum = 0.0;
+  int64_t moe_batches = 0;
+
+  void add_routing(const RoutingStats& stats, double aux_loss, double z_loss);
+  bool is_moe() const { return !expert_tokens.empty(); }
+  double expert_imbalance() const;  // max / mean tokens per expert (1 = balanced)
+  double dropped_fraction() const;  // dropped / routed assignments
+  double aux_loss() const { return moe_batches ? aux_loss_sum / moe_batches : 0.0; }
+  double z_loss() const { return moe_batches ? z_loss_sum / moe_batches : 0.0; }
 };
 
 struct ModelAnalysis {

@@ -10,6 +10,25 @@
 
 namespace gatedlm {
 
+// One SwiGLU MLP's weights (fused gate|up [2*inter, hidden], down [hidden, inter]) and their
+// gradients: the dense MLP, the shared expert and every routed expert run through these.
+struct SwigluWeights {
+  const float* gate_up;
+  const float* down;
+  float* d_gate_up;
+  float* d_down;
+  int64_t hidden, inter;
+};
+
+// Saves gate_up_act [rows, 2*inter] and hidden_act [rows, inter] for the backward.
+void swiglu_mlp_forward(Backend& be, const SwigluWeights& w, const float* x, float* gate_up_act,
+                        float* hidden_act, float* out, int64_t rows);
+// dx is overwritten; the weight gradients accumulate. d_gate_up [rows, 2*inter] and d_hidden
+// [rows, inter] are scratch.
+void swiglu_mlp_backward(Backend& be, const SwigluWeights& w, const float* x,
+                         const float* gate_up_act, const float* hidden_act, const float* dout,
+                         float* dx, float* d_gate_up, float* d_hidden, int64_t rows);
+
 // Gradient buffers shared by every MLP's backward.
 struct MlpScratch {
   Tensor d_gate_up, d_hidden;
@@ -19,12 +38,15 @@ struct MlpScratch {
 class Mlp {
  public:
   Mlp(const ModelConfig& config, ParameterSet& params, const std::string& prefix);
+  Mlp(int64_t hidden, int64_t intermediate, ParameterSet& params, const std::string& prefix);
   void reserve(Backend& be, int64_t rows);
   void forward(Backend& be, const float* x, float* out, int64_t rows);
   void backward(Backend& be, const float* x, const float* dout, float* dx, int64_t rows,
                 MlpScratch& scratch);
+  int64_t intermediate() const { return inter_; }
 
  private:
+  SwigluWeights weights() const;
   int64_t hidden_, inter_;
   ParameterSet& params_;
   ParameterSet::Id gate_up_, down_;

@@ -12,6 +12,7 @@
 #include "gatedlm/model/attention.h"
 #include "gatedlm/model/instrumentation.h"
 #include "gatedlm/model/mlp.h"
+#include "gatedlm/model/moe.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {
@@ -30,9 +31,23 @@ class Transformer {
   // Mean cross-entropy of the batch (host token arrays [batch, seq_len]). Keeps the logits.
   double forward(const int32_t* inputs, const int32_t* targets, int64_t batch, int64_t seq_len,
                  ModelAnalysis* analysis = nullptr);
-  // Forward and backward: parameter gradients += loss_weight * d(mean loss)/d(theta).
+  // Forward and backward: parameter gradients += loss_weight * d(mean loss + router_loss())/
+  // d(theta). Returns the mean cross-entropy.
   double forward_backward(const int32_t* inputs, const int32_t* targets, int64_t batch,
                           int64_t seq_len, float loss_weight);
+
+  // MoE models (no-ops for dense ones). begin_accumulation() starts an optimizer step: the
+  // global-batch load-balancing counts start over. The reducer sums expert counts across
+  // data-parallel ranks. router_loss() is the aux + z objective of the last forward.
+  void begin_accumulation();
+  void set_expert_count_reducer(ExpertCountReducer reducer);
+  double router_loss() const { return router_losses_ ? router_losses_->objective() : 0.0; }
+  const RouterLosses* router_losses() const { return router_losses_.get(); }
+  // Adds the last forward's routing (tokens per expert, drops, aux and z losses) to `analysis`.
+  void record_routing(ModelAnalysis& analysis) const;
+  // The smallest top-k routing margin of the last forward over MoE layers (MoeLayer::
+  // min_topk_margin; tests use it to stay clear of routing ties).
+  double min_routing_margin();
 
   const Tensor& logits() const { return logits_; }  // [batch*seq_len, vocab] after forward()
   // Host copy of the per-token losses [batch*seq_len] of the last forward (row b*T + t).
@@ -48,7 +63,8 @@ class Transformer {
   struct Block;
   double run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch, int64_t seq_len,
                      float grad_scale, ModelAnalysis* analysis);
-  void run_backward(int64_t batch, int64_t seq_len);
+  void run_backward(int64_t batch, int64_t seq_len, float loss_weight);
+  void update_router_losses(bool training);
   void build_rope(int64_t seq_len);
 
   ModelConfig config_;
@@ -59,6 +75,8 @@ class Transformer {
   RopeTables rope_;
   AttentionScratch attn_scratch_;
   MlpScratch mlp_scratch_;
+  MoeScratch moe_scratch_;
+  std::unique_ptr<RouterLosses> router_losses_;  // null for a dense model
   int64_t reserved_rows_ = 0;
   std::shared_ptr<Buffer> ids_, targets_;
   std::vector<Tensor> residual_;  // [layers + 1] x [rows, hidden]

@@ -34,7 +34,8 @@ EvalResult evaluate(Transformer& model, BatchLoader& loader, int64_t batches,
                     ModelAnalysis* analysis = nullptr);
 
 // {"first_token_attn": mean, "max_act": mean, "gate_score": mean, "gate_sparsity": mean,
-//  "layers": [{"first_token_attn", "max_act": {point: value}, "gate_score", ...}]}
+//  "layers": [{"first_token_attn", "max_act": {point: value}, "gate_score", ..., "moe"}],
+//  "moe": routing_to_json} ("moe" only for MoE models and layers; train/routing_metrics.h)
 nlohmann::json analysis_to_json(const ModelAnalysis& analysis);
 
 }  // namespace gatedlm

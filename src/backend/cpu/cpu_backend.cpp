@@ -75,6 +75,9 @@ void CpuBackend::from_host(float* dst, const float* host_src, int64_t n) { copy(
 void CpuBackend::ids_from_host(int32_t* dst, const int32_t* host_src, int64_t n) {
   std::memcpy(dst, host_src, n * sizeof(int32_t));
 }
+void CpuBackend::ids_to_host(int32_t* host_dst, const int32_t* src, int64_t n) {
+  std::memcpy(host_dst, src, n * sizeof(int32_t));
+}
 std::shared_ptr<Buffer> CpuBackend::allocate_ids(int64_t n) {
   return std::make_shared<HostBuffer>(n * sizeof(int32_t));
 }
