@@ -120,6 +120,13 @@ class SingleProcessCommunicator final : public Communicator {
 
 }  // namespace
 
+void broadcast_string(Communicator& comm, std::string& text, int root) {
+  int64_t length = static_cast<int64_t>(text.size());
+  comm.broadcast_bytes(&length, sizeof(length), root);
+  text.resize(static_cast<size_t>(length));
+  comm.broadcast_bytes(text.data(), length, root);
+}
+
 std::unique_ptr<Communicator> make_single_process_communicator() {
   return std::make_unique<SingleProcessCommunicator>();
 }

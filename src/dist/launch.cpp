@@ -1,6 +1,7 @@
 #include "gatedlm/dist/launch.h"
 
 #include <mpi.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdlib>
 #include <string>
@@ -49,7 +50,11 @@ bool launched_by_mpi() {
 std::unique_ptr<Communicator> make_world_communicator() {
   if (!launched_by_mpi()) return make_single_process_communicator();
   MpiSession::ensure();
-  return make_mpi_world_communicator();
+  std::unique_ptr<Communicator> world = make_mpi_world_communicator();
+  // Rank 0 tells the story; the others speak up only for warnings and errors.
+  spdlog::set_pattern(fmt::format("[%H:%M:%S] [rank {}] %^%l%$ %v", world->rank()));
+  if (world->rank() != 0) spdlog::set_level(spdlog::level::warn);
+  return world;
 }
 
 void abort_job_if_distributed(int exit_code) {

@@ -76,6 +76,9 @@ class Communicator {
   CommStats stats_;
 };
 
+// Rank `root`'s string on every rank (host memory; length first).
+void broadcast_string(Communicator& comm, std::string& text, int root);
+
 // One process: every collective leaves the data as it is (the sum over one rank).
 std::unique_ptr<Communicator> make_single_process_communicator();
 

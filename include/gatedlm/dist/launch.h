@@ -14,7 +14,8 @@ namespace gatedlm {
 bool launched_by_mpi();
 
 // The world group: MPI when launched_by_mpi() (initialising MPI on the first call and
-// finalising it at exit), else the single-process communicator.
+// finalising it at exit), else the single-process communicator. Under MPI, log lines carry the
+// rank and ranks other than 0 log only warnings and errors.
 std::unique_ptr<Communicator> make_world_communicator();
 
 // After an error on this rank: ends the whole job with `exit_code`, so that the other ranks do
