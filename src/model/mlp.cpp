@@ -9,8 +9,9 @@ void MlpScratch::reserve(Backend& be, int64_t rows, int64_t intermediate) {
   d_hidden = be.empty({rows, intermediate});
 }
 
-Mlp::Mlp(const ModelConfig& c, ParameterSet& params, const std::string& prefix)
-    : hidden_(c.hidden_size), inter_(c.intermediate_size), params_(params) {
+Mlp::Mlp(const ModelConfig& c, ParameterSet& params, const std::string& prefix,
+         const TensorParallel& tp)
+    : hidden_(c.hidden_size), inter_(c.intermediate_size), tp_(tp), params_(params) {
   gate_up_ = params.add(prefix + "gate_proj.weight", {inter_, hidden_}, ParamInit::normal, true);
   params.add(prefix + "up_proj.weight", {inter_, hidden_}, ParamInit::normal, true);
   down_ = params.add(prefix + "down_proj.weight", {hidden_, inter_}, ParamInit::normal, true);
@@ -27,6 +28,7 @@ void Mlp::forward(Backend& be, const float* x, float* out, int64_t rows) {
   be.swiglu_forward(hidden_act_.data(), gate_up_act_.data(), rows, inter_);
   linear_forward(be, out, hidden_, hidden_act_.data(), inter_, params_.data(down_),
                  {rows, inter_, hidden_});
+  tp_.sum_partials(out, rows * hidden_);
 }
 
 void Mlp::backward(Backend& be, const float* x, const float* dout, float* dx, int64_t rows,
@@ -40,6 +42,7 @@ void Mlp::backward(Backend& be, const float* x, const float* dout, float* dx, in
                          gate_up);
   linear_backward_input(be, dx, hidden_, s.d_gate_up.data(), 2 * inter_, params_.data(gate_up_),
                         gate_up, false);
+  tp_.sum_partials(dx, rows * hidden_);
 }
 
 }  // namespace gatedlm

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "gatedlm/dist/tensor_shards.h"
 #include "gatedlm/model/linear.h"
 #include "gatedlm/model/rope.h"
 
@@ -14,25 +15,31 @@ struct Transformer::Block {
   Mlp mlp;
   Tensor normed1, rstd1, mid, normed2, rstd2;
 
-  Block(const ModelConfig& c, ParameterSet& params, const std::string& prefix)
+  Block(const ModelConfig& c, ParameterSet& params, const std::string& prefix,
+        const TensorParallel& tp)
       : norm1(
             params.add(prefix + "input_layernorm.weight", {c.hidden_size}, ParamInit::ones, false)),
         norm2(params.add(prefix + "post_attention_layernorm.weight", {c.hidden_size},
                          ParamInit::ones, false)),
-        attention(c, params, prefix + "self_attn."),
-        mlp(c, params, prefix + "mlp.") {}
+        attention(c, params, prefix + "self_attn.", tp),
+        mlp(c, params, prefix + "mlp.", tp) {}
 };
 
-Transformer::Transformer(const ModelConfig& c, Backend& backend) : config_(c), backend_(backend) {
+Transformer::Transformer(const ModelConfig& c, Backend& backend, const TensorParallel& tp)
+    : config_(c), local_config_(local_model_config(c, tp.size())), tp_(tp), backend_(backend) {
   embed_ = params_.add("model.embed_tokens.weight", {c.vocab_size, c.hidden_size},
                        ParamInit::normal, true);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l)
-    blocks_.push_back(
-        std::make_unique<Block>(c, params_, "model.layers." + std::to_string(l) + "."));
+    blocks_.push_back(std::make_unique<Block>(local_config_, params_,
+                                              "model.layers." + std::to_string(l) + ".", tp));
   final_norm_ = params_.add("model.norm.weight", {c.hidden_size}, ParamInit::ones, false);
   if (!c.tie_word_embeddings)
     lm_head_ =
         params_.add("lm_head.weight", {c.vocab_size, c.hidden_size}, ParamInit::normal, true);
+  if (tp.size() > 1)
+    for (size_t i = 0; i < params_.infos().size(); ++i)
+      params_.set_split_dim(static_cast<ParameterSet::Id>(i),
+                            tensor_split_dim(params_.infos()[i].name, c));
   params_.allocate(backend_);
 }
 
@@ -40,7 +47,16 @@ Transformer::~Transformer() = default;
 
 void Transformer::init_weights(uint64_t seed) {
   Rng rng = Rng::stream(seed, StreamId::init);
-  params_.initialize(rng, static_cast<float>(config_.initializer_range));
+  const auto std = static_cast<float>(config_.initializer_range);
+  if (tp_.size() == 1) {
+    params_.initialize(rng, std);
+    return;
+  }
+  // A shard starts from its slice of the whole model's draw, so any TP size trains the same.
+  const std::vector<float> whole =
+      draw_initial_values(whole_model_infos(params_.infos(), tp_.size()), rng, std);
+  const std::vector<float> shard = cut_shard_values(whole, params_.infos(), tp_.rank(), tp_.size());
+  backend_.from_host(params_.params().data(), shard.data(), params_.numel());
 }
 
 void Transformer::build_rope(int64_t seq_len) {
@@ -72,8 +88,8 @@ void Transformer::reserve(int64_t batch, int64_t seq_len) {
     b->normed2 = be.empty({rows, C});
     b->rstd2 = be.empty({rows});
   }
-  attn_scratch_.reserve(be, config_, rows);
-  mlp_scratch_.reserve(be, rows, config_.intermediate_size);
+  attn_scratch_.reserve(be, local_config_, rows);
+  mlp_scratch_.reserve(be, rows, local_config_.intermediate_size);
   residual_.clear();
   for (int64_t l = 0; l <= config_.num_hidden_layers; ++l) residual_.push_back(be.empty({rows, C}));
   final_normed_ = be.empty({rows, C});
@@ -114,6 +130,7 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
   be.ids_from_host(tgt, targets, N);
 
   be.embedding_forward(residual_[0].data(), ids, params_.data(embed_), N, C);
+  const ModelAnalysis analysis_before = analysis && tp_.size() > 1 ? *analysis : ModelAnalysis{};
   for (size_t l = 0; l < blocks_.size(); ++l) {
     Block& b = *blocks_[l];
     LayerAnalysis* layer = analysis ? &analysis->layers[l] : nullptr;
@@ -136,7 +153,10 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
       m[kFfnResidual] = std::max(m[kFfnResidual], be.max_abs(out, N * C));
     }
   }
-  if (analysis) ++analysis->batches;
+  if (analysis) {
+    ++analysis->batches;
+    if (tp_.size() > 1) sum_analysis_over_shards(*analysis, analysis_before);
+  }
   be.rmsnorm_forward(final_normed_.data(), final_rstd_.data(), residual_.back().data(),
                      params_.data(final_norm_), N, C, eps);
   const float* head = params_.data(lm_head_ >= 0 ? lm_head_ : embed_);
@@ -170,6 +190,28 @@ void Transformer::run_backward(int64_t batch, int64_t seq_len) {
   }
   be.embedding_backward(params_.grad(embed_), dres, static_cast<const int32_t*>(ids_->data()), N,
                         C);
+}
+
+// Each shard measured its own heads: F-Attn is the mean over shards (equal head counts) and the
+// gate sums add up. Only this forward's contribution is combined (analysis accumulates).
+void Transformer::sum_analysis_over_shards(ModelAnalysis& analysis, const ModelAnalysis& before) {
+  std::vector<double> added;
+  for (size_t l = 0; l < analysis.layers.size(); ++l) {
+    const LayerAnalysis &now = analysis.layers[l], &was = before.layers[l];
+    added.insert(added.end(),
+                 {now.first_token_attn_sum - was.first_token_attn_sum, now.gate_sum - was.gate_sum,
+                  now.gate_below - was.gate_below, now.gate_count - was.gate_count});
+  }
+  tp_.group->all_reduce(added.data(), static_cast<int64_t>(added.size()));
+  for (size_t l = 0; l < analysis.layers.size(); ++l) {
+    LayerAnalysis& layer = analysis.layers[l];
+    const LayerAnalysis& was = before.layers[l];
+    const double* sums = added.data() + 4 * l;
+    layer.first_token_attn_sum = was.first_token_attn_sum + sums[0] / tp_.size();
+    layer.gate_sum = was.gate_sum + sums[1];
+    layer.gate_below = was.gate_below + sums[2];
+    layer.gate_count = was.gate_count + sums[3];
+  }
 }
 
 double Transformer::training_flops_per_token(int64_t seq_len) const {

@@ -16,6 +16,7 @@
 #include "gatedlm/data/loader.h"
 #include "gatedlm/dist/data_parallel.h"
 #include "gatedlm/dist/process_groups.h"
+#include "gatedlm/dist/tensor_shards.h"
 #include "gatedlm/model/transformer.h"
 #include "gatedlm/optim/adamw.h"
 #include "gatedlm/optim/schedule.h"
@@ -102,10 +103,9 @@ TrainSummary Trainer::run() {
   const TrainConfig& tc = config_.train;
   ProcessGroups groups(world_ ? std::move(world_) : make_single_process_communicator(),
                        config_.parallel.tensor, config_.parallel.expert);
-  if (config_.parallel.tensor > 1 || config_.parallel.expert > 1)
+  if (config_.parallel.expert > 1)
     throw InputError(config_.source_path +
-                     ": parallel.tensor and parallel.expert > 1 are not implemented yet "
-                     "(data parallelism is: launch more processes with parallel.tensor: 1)");
+                     ": parallel.expert > 1 is not implemented yet (it needs the MoE layers)");
   const bool root = groups.is_root();
   std::error_code ec;
   if (root) fs::create_directories(run_dir_, ec);
@@ -114,12 +114,13 @@ TrainSummary Trainer::run() {
   const std::string config_yaml = config_to_yaml(config_);
   StopSignals signals;
 
-  Transformer model(config_.model, backend_);
+  const TensorParallel tp{&groups.tensor()};
+  Transformer model(config_.model, backend_, tp);
   model.init_weights(tc.seed);
   model.reserve(tc.micro_batch_size, tc.seq_len);
   AdamW optimizer(config_.optimizer, model.params(),
                   config_.parallel.zero > 0 ? &groups.data() : nullptr);
-  DataParallel data_parallel(groups.data(), model.params(), optimizer);
+  DataParallel data_parallel(groups.data(), model.params(), optimizer, tp);
   const int64_t data_ranks = data_parallel.size();
 
   WindowLoaderOptions train_opts;
@@ -142,8 +143,10 @@ TrainSummary Trainer::run() {
 
   // Resume before touching the run directory's files, so a bad checkpoint changes nothing.
   TrainSummary summary;
-  const std::optional<ResumePoint> resume =
-      agree_on_resume_point(groups.world(), run_dir_, resume_path_, model.params().infos());
+  // Checkpoints hold whole tensors (dist/tensor_shards.h): checked whole, then cut to the shard.
+  std::optional<ResumePoint> resume = agree_on_resume_point(
+      groups.world(), run_dir_, resume_path_, whole_model_infos(model.params().infos(), tp.size()));
+  if (resume) cut_tensor_shard(resume->state, model.params().infos(), tp.rank(), tp.size());
   int64_t start_step = 0, tokens = 0;
   double elapsed_before = 0.0;
   if (resume) {
@@ -191,9 +194,10 @@ TrainSummary Trainer::run() {
       tc.micro_batch_size * tc.seq_len * tc.grad_accum_steps * data_ranks;
   spdlog::info(
       "model: {} parameters, {:.2f} GFLOP per step; {} tokens per step; sgemm peak {:.0f} "
-      "GFLOP/s on {} threads; {} process(es), data parallel {}{}",
+      "GFLOP/s on {} threads; {} process(es), tensor parallel {}, data parallel {}{}",
       model.params().numel(), flops_per_token * tokens_per_step / 1e9, tokens_per_step, peak_gflops,
-      cpu_threads(), groups.world().size(), data_ranks, optimizer.sharded() ? " (ZeRO-1)" : "");
+      cpu_threads(), groups.world().size(), tp.size(), data_ranks,
+      optimizer.sharded() ? " (ZeRO-1)" : "");
 
   auto run_eval = [&](int64_t step) {
     if (!val_loader) return;
@@ -247,13 +251,24 @@ TrainSummary Trainer::run() {
   };
   const ParallelLayout layout{groups.world().size(), config_.parallel.tensor, data_ranks,
                               config_.parallel.expert, config_.parallel.zero};
+  // Whole tensors on every rank of the tensor group (collective when ZeRO-1 or TP shard them).
+  auto take_snapshot = [&](int64_t steps_done, CheckpointState& into) {
+    TrainingProgress progress;
+    progress.step = steps_done;
+    progress.tokens_seen = tokens;
+    progress.elapsed_s = elapsed_before + wall.seconds();
+    progress.last_lr = last_lr;
+    progress.total_steps = tc.steps;
+    progress.seed = tc.seed;
+    const NamedLoaders loaders = {{"train", train_loader.get()}, {"val", val_loader.get()}};
+    snapshot_training(model.params(), optimizer, progress, loaders, config_yaml, layout, into);
+    gather_tensor_shards(into, model.params().infos(), groups.tensor(), backend_);
+  };
+  CheckpointState helper_snapshot;  // ranks other than 0 take part in the gathers only
   auto save = [&](int64_t steps_done, bool must_succeed) {
     data_parallel.check_replicas_agree();
-    if (!root) {  // rank 0 writes; the others only help gather ZeRO-1's moment shards
-      if (optimizer.sharded()) {
-        std::vector<float> exp_avg(model.params().numel()), exp_avg_sq(exp_avg.size());
-        optimizer.moments_to_host(exp_avg.data(), exp_avg_sq.data());
-      }
+    if (!root) {
+      if (optimizer.sharded() || tp.size() > 1) take_snapshot(steps_done, helper_snapshot);
       return;
     }
     const Stopwatch stall;  // what training waits: an unfinished earlier save, the snapshot, ...
@@ -263,17 +278,8 @@ TrainSummary Trainer::run() {
       on_save_failure(e, must_succeed);
     }
     try {
-      TrainingProgress progress;
-      progress.step = steps_done;
-      progress.tokens_seen = tokens;
-      progress.elapsed_s = elapsed_before + wall.seconds();
-      progress.last_lr = last_lr;
-      progress.total_steps = tc.steps;
-      progress.seed = tc.seed;
-      const NamedLoaders loaders = {{"train", train_loader.get()}, {"val", val_loader.get()}};
       CheckpointState snapshot = writer.take_buffers();
-      snapshot_training(model.params(), optimizer, progress, loaders, config_yaml, layout,
-                        snapshot);
+      take_snapshot(steps_done, snapshot);
       summary.checkpoint = writer.save(std::move(snapshot));
       spdlog::info("checkpoint step {}: training paused {:.1f} ms ({})", steps_done,
                    stall.seconds() * 1e3, writer.async() ? "async" : "sync");

@@ -27,7 +27,7 @@ def main():
     # The single-process oracle, checkpointing half-way for the resharding case.
     mpi_train(0, run("dp1"), data, STEPS, train__grad_accum_steps=2, checkpoint__interval=2)
     out = mpi_train(2, run("dp2"), data, STEPS, checkpoint__interval=2)
-    assert "data parallel 2" in out.output, out.output
+    assert "tensor parallel 1, data parallel 2" in out.output, out.output
     assert_close_losses(run("dp2"), run("dp1"), 1e-6)
     for group in ("model", "optimizer"):
         diff, scale = max_tensor_difference(final("dp2"), final("dp1"), group)

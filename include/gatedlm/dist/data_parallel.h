@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "gatedlm/dist/communicator.h"
+#include "gatedlm/dist/tensor_parallel.h"
 #include "gatedlm/model/parameters.h"
 #include "gatedlm/optim/adamw.h"
 
@@ -21,11 +22,15 @@ inline constexpr int64_t kGradientBucketElements = int64_t{1} << 22;  // 16 MiB 
 
 class DataParallel {
  public:
-  DataParallel(Communicator& data, ParameterSet& params, const AdamW& optimizer);
+  // tp: the model's tensor-parallel group, for the parts of the gradient it splits.
+  DataParallel(Communicator& data, ParameterSet& params, const AdamW& optimizer,
+               const TensorParallel& tp = {});
 
-  // Sums the gradients over the data group (into the owned block under ZeRO-1).
+  // Sums the gradients over the data group (into the owned block under ZeRO-1), after summing
+  // over the tensor group those of replicated parameters that each shard sees only part of.
   void reduce_gradients();
-  // L2 norm of the summed gradient, identical on every rank.
+  // L2 norm of the whole model's summed gradient (every shard's part, replicated parameters
+  // once), identical on every rank.
   double grad_norm();
   // After the optimizer step: every rank gets the parameters the others updated (ZeRO-1).
   void gather_parameters();
@@ -39,6 +44,7 @@ class DataParallel {
   Communicator& data_;
   ParameterSet& params_;
   const AdamW& optimizer_;
+  TensorParallel tp_;
   Tensor owned_grads_;  // ZeRO-1: the reduce-scatter's output, [owned block]
 };
 

@@ -6,6 +6,7 @@
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/config/config.h"
+#include "gatedlm/dist/tensor_parallel.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {
@@ -18,7 +19,9 @@ struct MlpScratch {
 
 class Mlp {
  public:
-  Mlp(const ModelConfig& config, ParameterSet& params, const std::string& prefix);
+  // config: of this tensor-parallel shard; tp sums the partial results of its columns.
+  Mlp(const ModelConfig& config, ParameterSet& params, const std::string& prefix,
+      const TensorParallel& tp = {});
   void reserve(Backend& be, int64_t rows);
   void forward(Backend& be, const float* x, float* out, int64_t rows);
   void backward(Backend& be, const float* x, const float* dout, float* dx, int64_t rows,
@@ -26,6 +29,7 @@ class Mlp {
 
  private:
   int64_t hidden_, inter_;
+  TensorParallel tp_;
   ParameterSet& params_;
   ParameterSet::Id gate_up_, down_;
   Tensor gate_up_act_, hidden_act_;

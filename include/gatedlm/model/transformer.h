@@ -9,6 +9,7 @@
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/config/config.h"
+#include "gatedlm/dist/tensor_parallel.h"
 #include "gatedlm/model/attention.h"
 #include "gatedlm/model/instrumentation.h"
 #include "gatedlm/model/mlp.h"
@@ -18,7 +19,9 @@ namespace gatedlm {
 
 class Transformer {
  public:
-  Transformer(const ModelConfig& config, Backend& backend);
+  // With a tensor-parallel group this is one shard: blocks built from local_model_config, its
+  // parameters local slices (ParamInfo::split_dim says how each is cut).
+  Transformer(const ModelConfig& config, Backend& backend, const TensorParallel& tp = {});
   ~Transformer();
 
   // normal(0, initializer_range) for every linear and the embedding, ones for norms, zeros for
@@ -50,8 +53,11 @@ class Transformer {
                      float grad_scale, ModelAnalysis* analysis);
   void run_backward(int64_t batch, int64_t seq_len);
   void build_rope(int64_t seq_len);
+  void sum_analysis_over_shards(ModelAnalysis& analysis, const ModelAnalysis& before);
 
   ModelConfig config_;
+  ModelConfig local_config_;  // of this tensor-parallel shard (config_ when not split)
+  TensorParallel tp_;
   Backend& backend_;
   ParameterSet params_;
   ParameterSet::Id embed_, final_norm_, lm_head_ = -1;
