@@ -144,8 +144,9 @@ TrainSummary Trainer::run() {
   // Resume before touching the run directory's files, so a bad checkpoint changes nothing.
   TrainSummary summary;
   // Checkpoints hold whole tensors (dist/tensor_shards.h): checked whole, then cut to the shard.
-  std::optional<ResumePoint> resume = agree_on_resume_point(
-      groups.world(), run_dir_, resume_path_, whole_model_infos(model.params().infos(), tp.size()));
+  const std::vector<ParamInfo> whole_infos = whole_model_infos(model.params().infos(), tp.size());
+  std::optional<ResumePoint> resume =
+      agree_on_resume_point(groups.world(), run_dir_, resume_path_, whole_infos);
   if (resume) cut_tensor_shard(resume->state, model.params().infos(), tp.rank(), tp.size());
   int64_t start_step = 0, tokens = 0;
   double elapsed_before = 0.0;
@@ -195,9 +196,9 @@ TrainSummary Trainer::run() {
   spdlog::info(
       "model: {} parameters, {:.2f} GFLOP per step; {} tokens per step; sgemm peak {:.0f} "
       "GFLOP/s on {} threads; {} process(es), tensor parallel {}, data parallel {}{}",
-      model.params().numel(), flops_per_token * tokens_per_step / 1e9, tokens_per_step, peak_gflops,
-      cpu_threads(), groups.world().size(), tp.size(), data_ranks,
-      optimizer.sharded() ? " (ZeRO-1)" : "");
+      whole_infos.back().offset + whole_infos.back().numel(),
+      flops_per_token * tokens_per_step / 1e9, tokens_per_step, peak_gflops, cpu_threads(),
+      groups.world().size(), tp.size(), data_ranks, optimizer.sharded() ? " (ZeRO-1)" : "");
 
   auto run_eval = [&](int64_t step) {
     if (!val_loader) return;
@@ -330,7 +331,9 @@ TrainSummary Trainer::run() {
       if ((step + 1) % tc.log_interval == 0 || last) {
         const double elapsed = window.seconds();
         const double tok_s = window_tokens / std::max(elapsed, 1e-9);
-        const double mfu = peak_gflops > 0 ? tok_s * flops_per_token / (peak_gflops * 1e9) : 0.0;
+        // Per rank: each processes its data group's tokens with its shard's FLOPs.
+        const double mfu =
+            peak_gflops > 0 ? tok_s / data_ranks * flops_per_token / (peak_gflops * 1e9) : 0.0;
         const double eta = (tc.steps - step - 1) * (wall.seconds() / (step + 1 - start_step));
         nlohmann::json line = {{"step", step + 1},
                                {"loss", loss},

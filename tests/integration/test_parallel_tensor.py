@@ -7,6 +7,7 @@
 - TP=2 x DP=2 on 4 ranks equals one process at grad_accum 2 over 3 steps (losses and tensors);
 - resharding: TP=2 x DP=2's checkpoint resumes on one process and TP=1's at TP=2, and the next
   steps' losses match the uninterrupted run, optimizer state included;
+- the scaling model's bytes per step (scripts/parallel_scaling_model.py) equal the measured ones;
 - a config whose KV heads the tensor size does not divide is exit 2 naming the key."""
 import json
 import os
@@ -17,6 +18,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from checkpoint_util import checkpoint_dir, make_shard, tensors, work_dir  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import parallel_scaling_model as scaling  # noqa: E402
 from parallel_util import assert_close_losses, losses, max_tensor_difference, mpi_train  # noqa: E402
 
 VARIANTS = {
@@ -83,6 +86,14 @@ def main():
                                             group)
         assert diff <= 1e-5 * scale, f"TP2xDP2 vs TP1 {group}: max |diff| {diff} (scale {scale})"
     print("PASS TP=2 x DP=2 (ZeRO-1, 4 ranks) == TP=1 x DP=1 x grad_accum 2")
+
+    # The scaling model of docs/parallelism.md against the bytes the run counted.
+    predicted = sum(scaling.step_bytes(scaling.model_dims("dense-tiny"), tensor=2, data=2,
+                                       micro_batch=2, seq_len=16, zero=True, act_bytes=4).values())
+    with open(os.path.join(grid, "metrics.jsonl")) as f:
+        measured = [json.loads(line)["comm_bytes_per_step"] for line in f if '"loss"' in line]
+    assert measured == [predicted] * steps, (measured, predicted)
+    print(f"PASS measured bytes per step = scaling model ({predicted})")
 
     # Resharding both ways, from the step-2 checkpoints.
     down = os.path.join(tmp, "tp2dp2_to_tp1")
