@@ -21,8 +21,7 @@ void snapshot_training(ParameterSet& params, AdamW& optimizer, const TrainingPro
   s.exp_avg.resize(static_cast<size_t>(n));
   s.exp_avg_sq.resize(static_cast<size_t>(n));
   be.to_host(s.params.data(), params.params().data(), n);
-  be.to_host(s.exp_avg.data(), optimizer.first_moment().data(), n);
-  be.to_host(s.exp_avg_sq.data(), optimizer.second_moment().data(), n);
+  optimizer.moments_to_host(s.exp_avg.data(), s.exp_avg_sq.data());  // collective under ZeRO-1
   s.optimizer_step = optimizer.steps_taken();
   s.loaders.clear();
   for (const auto& [name, loader] : loaders)
@@ -40,8 +39,7 @@ void restore_training(const CheckpointState& state, ParameterSet& params, AdamW&
                      " parameters (with moments), the model has " + std::to_string(n));
   Backend& be = params.backend();
   be.from_host(params.params().data(), state.params.data(), n);
-  be.from_host(optimizer.first_moment().data(), state.exp_avg.data(), n);
-  be.from_host(optimizer.second_moment().data(), state.exp_avg_sq.data(), n);
+  optimizer.moments_from_host(state.exp_avg.data(), state.exp_avg_sq.data());
   optimizer.set_steps_taken(state.optimizer_step);
 }
 

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "gatedlm/backend/cpu/cpu_backend.h"
 #include "gatedlm/core/error.h"
+#include "gatedlm/dist/launch.h"
 
 namespace gatedlm {
 namespace cli {
@@ -51,22 +52,27 @@ int run_cli(int argc, char** argv) {
     std::fprintf(stderr, "gatedlm: %s (see gatedlm --help)\n", e.what());
     return 2;
   }
+  // Under mpirun one rank's error ends the job, or the others would wait in a collective.
+  auto failed = [](int code) {
+    abort_job_if_distributed(code);
+    return code;
+  };
   try {
     for (const cli::Command& cmd : commands)
       if (cmd.app->parsed()) return cmd.run();
     return 2;
   } catch (const InputError& e) {
     std::fprintf(stderr, "%s\n", e.what());
-    return 2;
+    return failed(2);
   } catch (const RuntimeFailure& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return failed(1);
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "error: out of memory\n");
-    return 1;
+    return failed(1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return failed(1);
   }
 }
 

@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "gatedlm/backend/select.h"
 #include "gatedlm/config/loader.h"
+#include "gatedlm/dist/launch.h"
 #include "gatedlm/train/trainer.h"
 
 namespace gatedlm::cli {
@@ -38,6 +39,7 @@ Command add_train_command(CLI::App& app) {
             auto backend = make_backend(args->device);
             Trainer trainer(config, run_dir, *backend);
             trainer.set_resume_path(args->resume);
+            trainer.set_world(make_world_communicator());
             trainer.run();
             return 0;
           }};

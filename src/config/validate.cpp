@@ -214,6 +214,24 @@ void validate_config(const Config& config, const std::string& where) {
   }
   check.divisible("model.num_attention_heads", config.model.num_attention_heads, "parallel.tensor",
                   parallel.tensor);
+  // Tensor parallelism splits KV heads and the MLP width too (docs/parallelism.md).
+  check.divisible("model.num_key_value_heads", config.model.num_key_value_heads, "parallel.tensor",
+                  parallel.tensor);
+  check.divisible("model.intermediate_size", config.model.intermediate_size, "parallel.tensor",
+                  parallel.tensor);
+  if (parallel.tensor > 1 && config.model.attention_gate.sharing == GateSharing::head_shared &&
+      config.model.attention_gate.position != GatePosition::none &&
+      config.model.attention_gate.position != GatePosition::dense) {
+    check.fail("parallel.tensor",
+               "model.attention_gate.sharing: head_shared averages over all heads, which "
+               "tensor parallelism splits; it is not supported with parallel.tensor > 1 yet");
+  }
+
+  if (parallel.tensor > 1 && config.model.moe) {
+    check.fail("parallel.tensor",
+               "parallel.tensor > 1 with an MoE model (model.moe) is not supported yet: experts "
+               "are not split by tensor parallelism");
+  }
 
   const CheckpointConfig& checkpoint = config.checkpoint;
   check.at_least("checkpoint.interval", checkpoint.interval, 0);

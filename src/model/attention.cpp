@@ -23,8 +23,9 @@ void AttentionScratch::reserve(Backend& be, const ModelConfig& c, int64_t rows) 
   d_static_logits = be.empty({rows, std::max<int64_t>(gate, 1)});
 }
 
-Attention::Attention(const ModelConfig& c, ParameterSet& params, const std::string& prefix)
-    : config_(c), gate_(c), params_(params) {
+Attention::Attention(const ModelConfig& c, ParameterSet& params, const std::string& prefix,
+                     const TensorParallel& tp)
+    : config_(c), tp_(tp), gate_(c), params_(params) {
   q_width_ = c.num_attention_heads * c.head_dim;
   kv_width_ = c.num_key_value_heads * c.head_dim;
   gate_col_ = q_width_ + 2 * kv_width_;
@@ -171,9 +172,11 @@ void Attention::forward(Backend& be, const float* x, float* out, const RopeTable
   if (gate_.at(GatePosition::dense)) {
     linear_forward(be, dense_pre_gate_.data(), C, o, q_width_, params_.data(o_proj_),
                    {N, q_width_, C});
+    tp_.sum_partials(dense_pre_gate_.data(), N * C);
     gate_.forward(be, out, dense_pre_gate_.data(), C, logits, N);
   } else {
     linear_forward(be, out, C, o, q_width_, params_.data(o_proj_), {N, q_width_, C});
+    tp_.sum_partials(out, N * C);
   }
 
   if (analysis) {
@@ -273,8 +276,13 @@ void Attention::backward(Backend& be, const float* x, const float* dout, float* 
   // The fused q|k|v|gate projection.
   linear_backward_weight(be, params_.grad(q_proj_), dfused, fused_width_, x, C,
                          {N, C, fused_width_});
-  linear_backward_input(be, dx, C, dfused, fused_width_, params_.data(q_proj_),
-                        {N, C, fused_width_}, false);
+  // A replicated (G5) gate's columns come last: all ranks but one leave them out of dx.
+  const bool replicated_gate = gate_.at(GatePosition::dense) && gate_.input_dependent();
+  const int64_t dx_columns =
+      replicated_gate && !tp_.adds_replicated_input_gradient() ? gate_col_ : fused_width_;
+  linear_backward_input(be, dx, C, dfused, fused_width_, params_.data(q_proj_), {N, C, dx_columns},
+                        false);
+  tp_.sum_partials(dx, N * C);
 }
 
 }  // namespace gatedlm

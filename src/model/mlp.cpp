@@ -29,11 +29,13 @@ void MlpScratch::reserve(Backend& be, int64_t rows, int64_t intermediate) {
   d_hidden = be.empty({rows, intermediate});
 }
 
-Mlp::Mlp(const ModelConfig& c, ParameterSet& params, const std::string& prefix)
-    : Mlp(c.hidden_size, c.intermediate_size, params, prefix) {}
+Mlp::Mlp(const ModelConfig& c, ParameterSet& params, const std::string& prefix,
+         const TensorParallel& tp)
+    : Mlp(c.hidden_size, c.intermediate_size, params, prefix, tp) {}
 
-Mlp::Mlp(int64_t hidden, int64_t intermediate, ParameterSet& params, const std::string& prefix)
-    : hidden_(hidden), inter_(intermediate), params_(params) {
+Mlp::Mlp(int64_t hidden, int64_t intermediate, ParameterSet& params, const std::string& prefix,
+         const TensorParallel& tp)
+    : hidden_(hidden), inter_(intermediate), tp_(tp), params_(params) {
   gate_up_ = params.add(prefix + "gate_proj.weight", {inter_, hidden_}, ParamInit::normal, true);
   params.add(prefix + "up_proj.weight", {inter_, hidden_}, ParamInit::normal, true);
   down_ = params.add(prefix + "down_proj.weight", {hidden_, inter_}, ParamInit::normal, true);
@@ -55,12 +57,14 @@ void Mlp::reserve(Backend& be, int64_t rows) {
 
 void Mlp::forward(Backend& be, const float* x, float* out, int64_t rows) {
   swiglu_mlp_forward(be, weights(), x, gate_up_act_.data(), hidden_act_.data(), out, rows);
+  tp_.sum_partials(out, rows * hidden_);
 }
 
 void Mlp::backward(Backend& be, const float* x, const float* dout, float* dx, int64_t rows,
                    MlpScratch& s) {
   swiglu_mlp_backward(be, weights(), x, gate_up_act_.data(), hidden_act_.data(), dout, dx,
                       s.d_gate_up.data(), s.d_hidden.data(), rows);
+  tp_.sum_partials(dx, rows * hidden_);
 }
 
 }  // namespace gatedlm

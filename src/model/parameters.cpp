@@ -19,9 +19,10 @@ void ParameterSet::allocate(Backend& backend) {
   grads_ = backend.zeros({total_});
 }
 
-void ParameterSet::initialize(Rng& rng, float std) {
-  std::vector<float> host(static_cast<size_t>(total_));
-  for (const ParamInfo& p : infos_) {
+std::vector<float> draw_initial_values(const std::vector<ParamInfo>& infos, Rng& rng, float std) {
+  const int64_t total = infos.empty() ? 0 : infos.back().offset + infos.back().numel();
+  std::vector<float> host(static_cast<size_t>(total));
+  for (const ParamInfo& p : infos) {
     float* dst = host.data() + p.offset;
     for (int64_t i = 0; i < p.numel(); ++i) {
       switch (p.init) {
@@ -37,6 +38,11 @@ void ParameterSet::initialize(Rng& rng, float std) {
       }
     }
   }
+  return host;
+}
+
+void ParameterSet::initialize(Rng& rng, float std) {
+  const std::vector<float> host = draw_initial_values(infos_, rng, std);
   backend_->from_host(params_.data(), host.data(), total_);
 }
 

@@ -4,6 +4,7 @@
 #include <limits>
 #include <string>
 
+#include "gatedlm/dist/tensor_shards.h"
 #include "gatedlm/model/linear.h"
 #include "gatedlm/model/rope.h"
 
@@ -16,34 +17,41 @@ struct Transformer::Block {
   std::unique_ptr<MoeLayer> moe;  // or an MoE block
   Tensor normed1, rstd1, mid, normed2, rstd2;
 
-  Block(const ModelConfig& c, ParameterSet& params, const std::string& prefix, bool is_moe)
+  Block(const ModelConfig& c, ParameterSet& params, const std::string& prefix, bool is_moe,
+        const TensorParallel& tp)
       : norm1(
             params.add(prefix + "input_layernorm.weight", {c.hidden_size}, ParamInit::ones, false)),
         norm2(params.add(prefix + "post_attention_layernorm.weight", {c.hidden_size},
                          ParamInit::ones, false)),
-        attention(c, params, prefix + "self_attn.") {
+        attention(c, params, prefix + "self_attn.", tp) {
+    // MoE under tensor parallelism is rejected by config validation.
     if (is_moe)
       moe = std::make_unique<MoeLayer>(c, params, prefix + "mlp.");
     else
-      mlp = std::make_unique<Mlp>(c, params, prefix + "mlp.");
+      mlp = std::make_unique<Mlp>(c, params, prefix + "mlp.", tp);
   }
 };
 
-Transformer::Transformer(const ModelConfig& c, Backend& backend) : config_(c), backend_(backend) {
+Transformer::Transformer(const ModelConfig& c, Backend& backend, const TensorParallel& tp)
+    : config_(c), local_config_(local_model_config(c, tp.size())), tp_(tp), backend_(backend) {
   embed_ = params_.add("model.embed_tokens.weight", {c.vocab_size, c.hidden_size},
                        ParamInit::normal, true);
   int64_t moe_layers = 0;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const bool is_moe = c.moe && c.moe->is_moe_layer(l);
     moe_layers += is_moe;
-    blocks_.push_back(
-        std::make_unique<Block>(c, params_, "model.layers." + std::to_string(l) + ".", is_moe));
+    blocks_.push_back(std::make_unique<Block>(
+        local_config_, params_, "model.layers." + std::to_string(l) + ".", is_moe, tp));
   }
   if (moe_layers > 0) router_losses_ = std::make_unique<RouterLosses>(*c.moe, moe_layers);
   final_norm_ = params_.add("model.norm.weight", {c.hidden_size}, ParamInit::ones, false);
   if (!c.tie_word_embeddings)
     lm_head_ =
         params_.add("lm_head.weight", {c.vocab_size, c.hidden_size}, ParamInit::normal, true);
+  if (tp.size() > 1)
+    for (size_t i = 0; i < params_.infos().size(); ++i)
+      params_.set_split_dim(static_cast<ParameterSet::Id>(i),
+                            tensor_split_dim(params_.infos()[i].name, c));
   params_.allocate(backend_);
 }
 
@@ -51,7 +59,16 @@ Transformer::~Transformer() = default;
 
 void Transformer::init_weights(uint64_t seed) {
   Rng rng = Rng::stream(seed, StreamId::init);
-  params_.initialize(rng, static_cast<float>(config_.initializer_range));
+  const auto std = static_cast<float>(config_.initializer_range);
+  if (tp_.size() == 1) {
+    params_.initialize(rng, std);
+    return;
+  }
+  // A shard starts from its slice of the whole model's draw, so any TP size trains the same.
+  const std::vector<float> whole =
+      draw_initial_values(whole_model_infos(params_.infos(), tp_.size()), rng, std);
+  const std::vector<float> shard = cut_shard_values(whole, params_.infos(), tp_.rank(), tp_.size());
+  backend_.from_host(params_.params().data(), shard.data(), params_.numel());
 }
 
 void Transformer::build_rope(int64_t seq_len) {
@@ -86,8 +103,8 @@ void Transformer::reserve(int64_t batch, int64_t seq_len) {
     b->normed2 = be.empty({rows, C});
     b->rstd2 = be.empty({rows});
   }
-  attn_scratch_.reserve(be, config_, rows);
-  mlp_scratch_.reserve(be, rows, config_.intermediate_size);
+  attn_scratch_.reserve(be, local_config_, rows);
+  mlp_scratch_.reserve(be, rows, local_config_.intermediate_size);
   if (router_losses_) moe_scratch_.reserve(be, config_, rows);
   residual_.clear();
   for (int64_t l = 0; l <= config_.num_hidden_layers; ++l) residual_.push_back(be.empty({rows, C}));
@@ -166,6 +183,7 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
   be.ids_from_host(tgt, targets, N);
 
   be.embedding_forward(residual_[0].data(), ids, params_.data(embed_), N, C);
+  const ModelAnalysis analysis_before = analysis && tp_.size() > 1 ? *analysis : ModelAnalysis{};
   for (size_t l = 0; l < blocks_.size(); ++l) {
     Block& b = *blocks_[l];
     LayerAnalysis* layer = analysis ? &analysis->layers[l] : nullptr;
@@ -191,7 +209,10 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
       m[kFfnResidual] = std::max(m[kFfnResidual], be.max_abs(out, N * C));
     }
   }
-  if (analysis) ++analysis->batches;
+  if (analysis) {
+    ++analysis->batches;
+    if (tp_.size() > 1) sum_analysis_over_shards(*analysis, analysis_before);
+  }
   be.rmsnorm_forward(final_normed_.data(), final_rstd_.data(), residual_.back().data(),
                      params_.data(final_norm_), N, C, eps);
   const float* head = params_.data(lm_head_ >= 0 ? lm_head_ : embed_);
@@ -234,6 +255,28 @@ void Transformer::run_backward(int64_t batch, int64_t seq_len, float loss_weight
   }
   be.embedding_backward(params_.grad(embed_), dres, static_cast<const int32_t*>(ids_->data()), N,
                         C);
+}
+
+// Each shard measured its own heads: F-Attn is the mean over shards (equal head counts) and the
+// gate sums add up. Only this forward's contribution is combined (analysis accumulates).
+void Transformer::sum_analysis_over_shards(ModelAnalysis& analysis, const ModelAnalysis& before) {
+  std::vector<double> added;
+  for (size_t l = 0; l < analysis.layers.size(); ++l) {
+    const LayerAnalysis &now = analysis.layers[l], &was = before.layers[l];
+    added.insert(added.end(),
+                 {now.first_token_attn_sum - was.first_token_attn_sum, now.gate_sum - was.gate_sum,
+                  now.gate_below - was.gate_below, now.gate_count - was.gate_count});
+  }
+  tp_.group->all_reduce(added.data(), static_cast<int64_t>(added.size()));
+  for (size_t l = 0; l < analysis.layers.size(); ++l) {
+    LayerAnalysis& layer = analysis.layers[l];
+    const LayerAnalysis& was = before.layers[l];
+    const double* sums = added.data() + 4 * l;
+    layer.first_token_attn_sum = was.first_token_attn_sum + sums[0] / tp_.size();
+    layer.gate_sum = was.gate_sum + sums[1];
+    layer.gate_below = was.gate_below + sums[2];
+    layer.gate_count = was.gate_count + sums[3];
+  }
 }
 
 double Transformer::training_flops_per_token(int64_t seq_len) const {

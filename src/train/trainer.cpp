@@ -14,6 +14,9 @@
 #include "gatedlm/config/loader.h"
 #include "gatedlm/core/error.h"
 #include "gatedlm/data/loader.h"
+#include "gatedlm/dist/data_parallel.h"
+#include "gatedlm/dist/process_groups.h"
+#include "gatedlm/dist/tensor_shards.h"
 #include "gatedlm/model/transformer.h"
 #include "gatedlm/optim/adamw.h"
 #include "gatedlm/optim/schedule.h"
@@ -73,21 +76,57 @@ void drop_metrics_after(const fs::path& path, int64_t step) {
                dropped, step);
 }
 
+// Rank 0 picks the checkpoint (the automatic search may pass over damaged ones); the other
+// ranks load the one it picked.
+std::optional<ResumePoint> agree_on_resume_point(Communicator& world, const std::string& run_dir,
+                                                 const std::string& explicit_path,
+                                                 const std::vector<ParamInfo>& expected) {
+  std::optional<ResumePoint> point;
+  if (world.rank() == 0)
+    point = explicit_path.empty() ? find_resume_point(run_dir, expected)
+                                  : std::optional(load_resume_point(explicit_path, expected));
+  std::string dir = point ? point->dir : "";
+  broadcast_string(world, dir, 0);
+  if (world.rank() != 0 && !dir.empty()) point = load_resume_point(dir, expected);
+  return point;
+}
+
+// Stops every rank after the same step when any rank was signalled.
+int agreed_stop_signal(Communicator& world, int received) {
+  double signal = received;
+  world.all_reduce(&signal, 1, ReduceOp::max);
+  return static_cast<int>(signal);
+}
+
 }  // namespace
 
 TrainSummary Trainer::run() {
   const TrainConfig& tc = config_.train;
+  ProcessGroups groups(world_ ? std::move(world_) : make_single_process_communicator(),
+                       config_.parallel.tensor, config_.parallel.expert);
+  if (config_.parallel.expert > 1)
+    throw InputError(config_.source_path +
+                     ": parallel.expert > 1 is not implemented yet (it needs the MoE layers)");
+  const bool root = groups.is_root();
   std::error_code ec;
-  fs::create_directories(run_dir_, ec);
-  if (ec || !fs::is_directory(run_dir_))
+  if (root) fs::create_directories(run_dir_, ec);
+  if (root && (ec || !fs::is_directory(run_dir_)))
     throw RuntimeFailure(run_dir_ + ": cannot create the run directory (" + ec.message() + ")");
   const std::string config_yaml = config_to_yaml(config_);
   StopSignals signals;
 
-  Transformer model(config_.model, backend_);
+  const TensorParallel tp{&groups.tensor()};
+  Transformer model(config_.model, backend_, tp);
   model.init_weights(tc.seed);
   model.reserve(tc.micro_batch_size, tc.seq_len);
-  AdamW optimizer(config_.optimizer, model.params());
+  AdamW optimizer(config_.optimizer, model.params(),
+                  config_.parallel.zero > 0 ? &groups.data() : nullptr);
+  DataParallel data_parallel(groups.data(), model.params(), optimizer, tp);
+  const int64_t data_ranks = data_parallel.size();
+  // The global-batch load-balancing counts span every data-parallel rank (docs/moe.md).
+  if (data_ranks > 1)
+    model.set_expert_count_reducer(
+        [&groups](double* counts, int64_t n) { groups.data().all_reduce(counts, n); });
 
   WindowLoaderOptions train_opts;
   train_opts.pattern = config_.data.train;
@@ -96,6 +135,8 @@ TrainSummary Trainer::run() {
   train_opts.order = WindowOrder::random;
   train_opts.seed = tc.seed;
   train_opts.vocab_size = config_.model.vocab_size;
+  train_opts.rank = groups.data().rank();
+  train_opts.world = data_ranks;
   auto train_loader = make_window_loader(train_opts);
   std::unique_ptr<BatchLoader> val_loader;
   if (!config_.data.val.empty()) {
@@ -107,9 +148,11 @@ TrainSummary Trainer::run() {
 
   // Resume before touching the run directory's files, so a bad checkpoint changes nothing.
   TrainSummary summary;
-  const std::optional<ResumePoint> resume =
-      resume_path_.empty() ? find_resume_point(run_dir_, model.params().infos())
-                           : std::optional(load_resume_point(resume_path_, model.params().infos()));
+  // Checkpoints hold whole tensors (dist/tensor_shards.h): checked whole, then cut to the shard.
+  const std::vector<ParamInfo> whole_infos = whole_model_infos(model.params().infos(), tp.size());
+  std::optional<ResumePoint> resume =
+      agree_on_resume_point(groups.world(), run_dir_, resume_path_, whole_infos);
+  if (resume) cut_tensor_shard(resume->state, model.params().infos(), tp.rank(), tp.size());
   int64_t start_step = 0, tokens = 0;
   double elapsed_before = 0.0;
   if (resume) {
@@ -132,14 +175,20 @@ TrainSummary Trainer::run() {
                    state.schedule_total_steps, tc.steps);
     spdlog::info("resuming from {} at step {} ({} tokens seen)", resume->dir, start_step, tokens);
   }
-  {
+  if (root) {
     std::ofstream out(fs::path(run_dir_) / "config.yaml");
     out << config_yaml;
     if (!out) throw RuntimeFailure(run_dir_ + "/config.yaml: cannot write");
   }
   // A resumed run continues its metrics file; a fresh one starts it over.
-  if (resume) drop_metrics_after(fs::path(run_dir_) / "metrics.jsonl", start_step);
-  MetricsWriter metrics((fs::path(run_dir_) / "metrics.jsonl").string(), resume.has_value());
+  if (resume && root) drop_metrics_after(fs::path(run_dir_) / "metrics.jsonl", start_step);
+  std::unique_ptr<MetricsWriter> metrics_file;
+  if (root)
+    metrics_file = std::make_unique<MetricsWriter>((fs::path(run_dir_) / "metrics.jsonl").string(),
+                                                   resume.has_value());
+  auto write_metrics = [&](const nlohmann::json& line) {
+    if (metrics_file) metrics_file->write(line);
+  };
   if (start_step >= tc.steps) {
     spdlog::info("the run is already at step {} of {}: nothing to do", start_step, tc.steps);
     return summary;
@@ -147,32 +196,35 @@ TrainSummary Trainer::run() {
 
   const double flops_per_token = model.training_flops_per_token(tc.seq_len);
   const double peak_gflops = backend_.device() == Device::cpu ? measure_sgemm_gflops() : 0.0;
-  const int64_t tokens_per_step = tc.micro_batch_size * tc.seq_len * tc.grad_accum_steps;
+  const int64_t tokens_per_step =
+      tc.micro_batch_size * tc.seq_len * tc.grad_accum_steps * data_ranks;
   spdlog::info(
       "model: {} parameters, {:.2f} GFLOP per step; {} tokens per step; sgemm peak {:.0f} "
-      "GFLOP/s on {} threads",
-      model.params().numel(), flops_per_token * tokens_per_step / 1e9, tokens_per_step, peak_gflops,
-      cpu_threads());
+      "GFLOP/s on {} threads; {} process(es), tensor parallel {}, data parallel {}{}",
+      whole_infos.back().offset + whole_infos.back().numel(),
+      flops_per_token * tokens_per_step / 1e9, tokens_per_step, peak_gflops, cpu_threads(),
+      groups.world().size(), tp.size(), data_ranks, optimizer.sharded() ? " (ZeRO-1)" : "");
 
   auto run_eval = [&](int64_t step) {
     if (!val_loader) return;
+    // Each data rank reads its own windows; every rank sees the same number of tokens.
     const EvalResult r = evaluate(model, *val_loader, tc.eval_batches);
-    metrics.write({{"step", step}, {"val_loss", r.loss}, {"val_tokens", r.tokens}});
-    summary.final_val_loss = r.loss;
-    spdlog::info("eval step {} | val loss {:.4f}", step, r.loss);
+    const double loss = data_parallel.mean(r.loss);
+    write_metrics({{"step", step}, {"val_loss", loss}, {"val_tokens", r.tokens * data_ranks}});
+    summary.final_val_loss = loss;
+    spdlog::info("eval step {} | val loss {:.4f}", step, loss);
   };
   // The paper's metrics on a fixed held-out batch: the first val batch (else the first train
-  // windows of a separately seeded loader, so the training stream is not disturbed).
+  // windows), read by a loader of its own, so the training stream is not disturbed; every rank
+  // reads the same batch.
   TokenBatch analysis_batch;
   if (tc.analyze_interval > 0) {
-    if (val_loader) {
-      val_loader->reset();
-      val_loader->next(analysis_batch);
-    } else {
-      WindowLoaderOptions opts = train_opts;
-      opts.order = WindowOrder::sequential;
-      make_window_loader(opts)->next(analysis_batch);
-    }
+    WindowLoaderOptions opts = train_opts;
+    if (val_loader) opts.pattern = config_.data.val;
+    opts.order = WindowOrder::sequential;
+    opts.rank = 0;
+    opts.world = 1;
+    make_window_loader(opts)->next(analysis_batch);
   }
   auto run_analysis = [&](int64_t step) {
     if (tc.analyze_interval <= 0) return;
@@ -188,7 +240,7 @@ TrainSummary Trainer::run() {
                            {"gate_score", a["gate_score"]},
                            {"analysis", a["layers"]}};
     if (a.contains("moe")) line["moe"] = a["moe"];
-    metrics.write(line);
+    write_metrics(line);
     spdlog::info("analysis step {} | F-Attn {:.3f} | M-Act {:.2f}{}", step,
                  a["first_token_attn"].get<double>(), a["max_act"].get<double>(),
                  a["gate_score"].is_null()
@@ -205,7 +257,28 @@ TrainSummary Trainer::run() {
     if (must_succeed || config_.checkpoint.on_write_failure == "stop") throw;
     spdlog::error("{}; training continues (checkpoint.on_write_failure: continue)", e.what());
   };
+  const ParallelLayout layout{groups.world().size(), config_.parallel.tensor, data_ranks,
+                              config_.parallel.expert, config_.parallel.zero};
+  // Whole tensors on every rank of the tensor group (collective when ZeRO-1 or TP shard them).
+  auto take_snapshot = [&](int64_t steps_done, CheckpointState& into) {
+    TrainingProgress progress;
+    progress.step = steps_done;
+    progress.tokens_seen = tokens;
+    progress.elapsed_s = elapsed_before + wall.seconds();
+    progress.last_lr = last_lr;
+    progress.total_steps = tc.steps;
+    progress.seed = tc.seed;
+    const NamedLoaders loaders = {{"train", train_loader.get()}, {"val", val_loader.get()}};
+    snapshot_training(model.params(), optimizer, progress, loaders, config_yaml, layout, into);
+    gather_tensor_shards(into, model.params().infos(), groups.tensor(), backend_);
+  };
+  CheckpointState helper_snapshot;  // ranks other than 0 take part in the gathers only
   auto save = [&](int64_t steps_done, bool must_succeed) {
+    data_parallel.check_replicas_agree();
+    if (!root) {
+      if (optimizer.sharded() || tp.size() > 1) take_snapshot(steps_done, helper_snapshot);
+      return;
+    }
     const Stopwatch stall;  // what training waits: an unfinished earlier save, the snapshot, ...
     try {
       writer.wait();  // an earlier background save's failure surfaces here
@@ -213,17 +286,8 @@ TrainSummary Trainer::run() {
       on_save_failure(e, must_succeed);
     }
     try {
-      TrainingProgress progress;
-      progress.step = steps_done;
-      progress.tokens_seen = tokens;
-      progress.elapsed_s = elapsed_before + wall.seconds();
-      progress.last_lr = last_lr;
-      progress.total_steps = tc.steps;
-      progress.seed = tc.seed;
-      const NamedLoaders loaders = {{"train", train_loader.get()}, {"val", val_loader.get()}};
       CheckpointState snapshot = writer.take_buffers();
-      snapshot_training(model.params(), optimizer, progress, loaders, config_yaml, ParallelLayout{},
-                        snapshot);
+      take_snapshot(steps_done, snapshot);
       summary.checkpoint = writer.save(std::move(snapshot));
       spdlog::info("checkpoint step {}: training paused {:.1f} ms ({})", steps_done,
                    stall.seconds() * 1e3, writer.async() ? "async" : "sync");
@@ -236,21 +300,25 @@ TrainSummary Trainer::run() {
   TokenBatch batch;
   ModelAnalysis routing;  // MoE routing over the log window
   routing.reset(config_.model.num_hidden_layers, false);
+  int64_t window_bytes = 0;  // sent by the steps themselves (not evals or checkpoints)
   int64_t window_tokens = 0;
   double loss_sum_window = 0.0;
   int64_t window_steps = 0;
   for (int64_t step = start_step; step < tc.steps; ++step) {
+    const int64_t bytes_before_step = groups.bytes_sent();
     model.params().zero_grads();
     model.begin_accumulation();
     double loss = 0.0;
     for (int64_t micro = 0; micro < tc.grad_accum_steps; ++micro) {
       train_loader->next(batch);
       loss += model.forward_backward(batch.inputs.data(), batch.targets.data(), batch.batch,
-                                     batch.seq_len, 1.0f / static_cast<float>(tc.grad_accum_steps));
+                                     batch.seq_len,
+                                     1.0f / static_cast<float>(tc.grad_accum_steps * data_ranks));
       if (model.router_losses()) model.record_routing(routing);
     }
-    loss /= static_cast<double>(tc.grad_accum_steps);
-    const double grad_norm = global_grad_norm(model.params());
+    loss = data_parallel.mean(loss / static_cast<double>(tc.grad_accum_steps));
+    data_parallel.reduce_gradients();
+    const double grad_norm = data_parallel.grad_norm();
     const double lr = learning_rate(config_.scheduler, config_.optimizer.lr, step, tc.steps);
     const bool last = step + 1 == tc.steps;
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
@@ -262,6 +330,8 @@ TrainSummary Trainer::run() {
     } else {
       clip_grad_norm(model.params(), grad_norm, tc.max_grad_norm);
       optimizer.step(static_cast<float>(lr));
+      data_parallel.gather_parameters();
+      window_bytes += groups.bytes_sent() - bytes_before_step;
       last_lr = lr;
       tokens += tokens_per_step;
       window_tokens += tokens_per_step;
@@ -272,7 +342,9 @@ TrainSummary Trainer::run() {
       if ((step + 1) % tc.log_interval == 0 || last) {
         const double elapsed = window.seconds();
         const double tok_s = window_tokens / std::max(elapsed, 1e-9);
-        const double mfu = peak_gflops > 0 ? tok_s * flops_per_token / (peak_gflops * 1e9) : 0.0;
+        // Per rank: each processes its data group's tokens with its shard's FLOPs.
+        const double mfu =
+            peak_gflops > 0 ? tok_s / data_ranks * flops_per_token / (peak_gflops * 1e9) : 0.0;
         const double eta = (tc.steps - step - 1) * (wall.seconds() / (step + 1 - start_step));
         nlohmann::json line = {{"step", step + 1},
                                {"loss", loss},
@@ -283,7 +355,9 @@ TrainSummary Trainer::run() {
                                {"time_s", elapsed_before + wall.seconds()}};
         const nlohmann::json moe = routing_to_json(routing);
         if (!moe.is_null()) line.update(moe);
-        metrics.write(line);
+        if (groups.world().size() > 1)  // bytes rank 0 sent, per step (docs/parallelism.md)
+          line["comm_bytes_per_step"] = window_bytes / window_steps;
+        write_metrics(line);
         spdlog::info(
             "step {:>6}/{} | loss {:.4f} | lr {:.2e} | gnorm {:.3f} | {} tok/s | MFU {:.0f}% "
             "| ETA {}{}",
@@ -297,12 +371,13 @@ TrainSummary Trainer::run() {
         summary.tokens_per_s = tok_s;
         window.restart();
         window_tokens = 0;
+        window_bytes = 0;
         loss_sum_window = 0.0;
         window_steps = 0;
       }
     }
     summary.steps = step + 1;
-    const int stop_signal = signals.received();
+    const int stop_signal = agreed_stop_signal(groups.world(), signals.received());
     if (stop_signal && !last) {
       // Preemption: the step is complete; eval and analysis wait for the resumed run.
       save(step + 1, true);

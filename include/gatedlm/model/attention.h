@@ -8,6 +8,7 @@
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/config/config.h"
+#include "gatedlm/dist/tensor_parallel.h"
 #include "gatedlm/model/attention_gate.h"
 #include "gatedlm/model/instrumentation.h"
 #include "gatedlm/model/parameters.h"
@@ -28,7 +29,9 @@ struct AttentionScratch {
 
 class Attention {
  public:
-  Attention(const ModelConfig& config, ParameterSet& params, const std::string& prefix);
+  // config: of this tensor-parallel shard (dist/tensor_parallel.h); tp sums its partial results.
+  Attention(const ModelConfig& config, ParameterSet& params, const std::string& prefix,
+            const TensorParallel& tp = {});
 
   // Allocates the activations saved for backward, for up to `rows` = batch * seq_len tokens.
   void reserve(Backend& be, int64_t rows);
@@ -47,6 +50,7 @@ class Attention {
   bool gate_on_key_post_rope() const;
 
   ModelConfig config_;
+  TensorParallel tp_;
   AttentionGate gate_;
   ParameterSet& params_;
   ParameterSet::Id q_proj_, o_proj_, q_norm_ = -1, k_norm_ = -1, sdpa_norm_ = -1;

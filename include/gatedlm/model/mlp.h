@@ -6,6 +6,7 @@
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/config/config.h"
+#include "gatedlm/dist/tensor_parallel.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {
@@ -37,8 +38,11 @@ struct MlpScratch {
 
 class Mlp {
  public:
-  Mlp(const ModelConfig& config, ParameterSet& params, const std::string& prefix);
-  Mlp(int64_t hidden, int64_t intermediate, ParameterSet& params, const std::string& prefix);
+  // config: of this tensor-parallel shard; tp sums the partial results of its columns.
+  Mlp(const ModelConfig& config, ParameterSet& params, const std::string& prefix,
+      const TensorParallel& tp = {});
+  Mlp(int64_t hidden, int64_t intermediate, ParameterSet& params, const std::string& prefix,
+      const TensorParallel& tp = {});
   void reserve(Backend& be, int64_t rows);
   void forward(Backend& be, const float* x, float* out, int64_t rows);
   void backward(Backend& be, const float* x, const float* dout, float* dx, int64_t rows,
@@ -48,6 +52,7 @@ class Mlp {
  private:
   SwigluWeights weights() const;
   int64_t hidden_, inter_;
+  TensorParallel tp_;
   ParameterSet& params_;
   ParameterSet::Id gate_up_, down_;
   Tensor gate_up_act_, hidden_act_;

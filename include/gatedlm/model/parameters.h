@@ -20,8 +20,12 @@ struct ParamInfo {
   ParamInit init = ParamInit::normal;
   bool weight_decay = true;
   int64_t offset = 0;  // elements into the parameter buffer
+  int split_dim = -1;  // tensor parallelism: the dimension shards cut (dist/tensor_parallel.h)
   int64_t numel() const { return shape_numel(shape); }
 };
+
+// Values for `infos` in declaration order: normal(0, std) from `rng`, or the constant.
+std::vector<float> draw_initial_values(const std::vector<ParamInfo>& infos, Rng& rng, float std);
 
 class ParameterSet {
  public:
@@ -37,6 +41,7 @@ class ParameterSet {
   float* grad(Id id) const { return grads_.data() + infos_[id].offset; }
   const ParamInfo& info(Id id) const { return infos_[id]; }
   const std::vector<ParamInfo>& infos() const { return infos_; }
+  void set_split_dim(Id id, int dim) { infos_[id].split_dim = dim; }
   Id find(const std::string& name) const;  // -1 when absent
   int64_t numel() const { return total_; }
   Tensor& params() { return params_; }

@@ -9,6 +9,7 @@
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/config/config.h"
+#include "gatedlm/dist/tensor_parallel.h"
 #include "gatedlm/model/attention.h"
 #include "gatedlm/model/instrumentation.h"
 #include "gatedlm/model/mlp.h"
@@ -19,7 +20,9 @@ namespace gatedlm {
 
 class Transformer {
  public:
-  Transformer(const ModelConfig& config, Backend& backend);
+  // With a tensor-parallel group this is one shard: blocks built from local_model_config, its
+  // parameters local slices (ParamInfo::split_dim says how each is cut).
+  Transformer(const ModelConfig& config, Backend& backend, const TensorParallel& tp = {});
   ~Transformer();
 
   // normal(0, initializer_range) for every linear and the embedding, ones for norms, zeros for
@@ -66,8 +69,11 @@ class Transformer {
   void run_backward(int64_t batch, int64_t seq_len, float loss_weight);
   void update_router_losses(bool training);
   void build_rope(int64_t seq_len);
+  void sum_analysis_over_shards(ModelAnalysis& analysis, const ModelAnalysis& before);
 
   ModelConfig config_;
+  ModelConfig local_config_;  // of this tensor-parallel shard (config_ when not split)
+  TensorParallel tp_;
   Backend& backend_;
   ParameterSet params_;
   ParameterSet::Id embed_, final_norm_, lm_head_ = -1;

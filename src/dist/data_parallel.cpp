@@ -1,0 +1,74 @@
+#include "gatedlm/dist/data_parallel.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "gatedlm/core/error.h"
+
+namespace gatedlm {
+
+DataParallel::DataParallel(Communicator& data, ParameterSet& params, const AdamW& optimizer,
+                           const TensorParallel& tp)
+    : data_(data), params_(params), optimizer_(optimizer), tp_(tp) {
+  if (optimizer.sharded())
+    owned_grads_ = params.backend().empty({optimizer.owned_end() - optimizer.owned_begin()});
+}
+
+void DataParallel::reduce_gradients() {
+  float* grads = params_.grads().data();
+  if (tp_.size() > 1)
+    for (const ParamInfo& p : params_.infos())
+      if (p.split_dim < 0 && gradient_is_partial_per_shard(p.name))
+        tp_.sum_partials(grads + p.offset, p.numel());
+  if (data_.size() == 1) return;
+  if (!optimizer_.sharded()) {
+    for (int64_t at = 0; at < params_.numel(); at += kGradientBucketElements)
+      data_.all_reduce(grads + at, std::min(kGradientBucketElements, params_.numel() - at));
+    return;
+  }
+  data_.reduce_scatter(owned_grads_.data(), grads, optimizer_.partition().counts);
+  params_.backend().copy(grads + optimizer_.owned_begin(), owned_grads_.data(),
+                         owned_grads_.numel());
+}
+
+double DataParallel::grad_norm() {
+  // Plain: every rank holds the whole summed gradient. ZeRO-1: each holds its block.
+  const int64_t begin = optimizer_.owned_begin(), end = optimizer_.owned_end();
+  const float* grads = params_.grads().data();
+  Backend& be = params_.backend();
+  double sums[2] = {0.0, 0.0};  // replicated parameters, tensor-split ones
+  if (tp_.size() == 1) {
+    sums[0] = be.sum_squares(grads + begin, end - begin);
+  } else {
+    for (const ParamInfo& p : params_.infos()) {
+      const int64_t lo = std::max(p.offset, begin), hi = std::min(p.offset + p.numel(), end);
+      if (lo < hi) sums[p.split_dim >= 0 ? 1 : 0] += be.sum_squares(grads + lo, hi - lo);
+    }
+  }
+  if (optimizer_.sharded()) data_.all_reduce(sums, 2);
+  if (tp_.size() > 1) tp_.group->all_reduce(&sums[1], 1);
+  return std::sqrt(sums[0] + sums[1]);
+}
+
+void DataParallel::gather_parameters() {
+  if (optimizer_.sharded())
+    data_.all_gather(params_.params().data(), optimizer_.partition().counts);
+}
+
+void DataParallel::check_replicas_agree() {
+  // The sum of squares is computed in a fixed order, so replicas give bit-identical values.
+  const double local = params_.backend().sum_squares(params_.params().data(), params_.numel());
+  double extremes[2] = {local, -local};  // max and -min in one call
+  data_.all_reduce(extremes, 2, ReduceOp::max);
+  if (extremes[0] != -extremes[1])
+    throw RuntimeFailure("data-parallel ranks hold different parameters (sum of squares from " +
+                         std::to_string(-extremes[1]) + " to " + std::to_string(extremes[0]) +
+                         "); their updates diverged");
+}
+
+double DataParallel::mean(double value) {
+  data_.all_reduce(&value, 1);
+  return value / data_.size();
+}
+
+}  // namespace gatedlm
