@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Plots for `gatedlm report DIR` (which writes DIR/report.json and then runs this):
+  DIR/plots/loss_curves.png   train loss of every run overlaid, EMA-smoothed (raw curves faint)
+  DIR/plots/lr_vs_loss.png    final train loss against peak LR, one line per variant; diverged
+                              runs marked x at the top (only when the runs span several LRs)
+  DIR/plots/layers.png        F-Attn and M-Act per layer, one line per run (when analysed)
+Needs matplotlib (Debian: python3-matplotlib)."""
+import json
+import math
+import os
+import sys
+
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    sys.exit("plot_report.py: matplotlib is missing (Debian: apt-get install python3-matplotlib)")
+
+EMA = 0.9
+
+
+def train_curve(run_dir):
+    """(steps, losses) of the train lines; a later line for a step wins (rollback replays)."""
+    by_step = {}
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        for line in f:
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            if "event" in j or not isinstance(j.get("loss"), (int, float)):
+                continue
+            by_step[j["step"]] = j["loss"]
+    steps = sorted(by_step)
+    return steps, [by_step[s] for s in steps]
+
+
+def ema(values, decay=EMA):
+    out, avg = [], None
+    for v in values:
+        avg = v if avg is None else decay * avg + (1 - decay) * v
+        out.append(avg)
+    return out
+
+
+def plot_loss_curves(runs, path):
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    colors = plt.cm.tab20(range(20))
+    finals = []
+    for i, run in enumerate(runs):
+        steps, losses = train_curve(run["dir"])
+        finite = [(s, l) for s, l in zip(steps, losses) if math.isfinite(l)]
+        if not finite:
+            continue
+        steps, losses = zip(*finite)
+        color = colors[i % 20]
+        ax.plot(steps, losses, color=color, alpha=0.2, linewidth=0.8)
+        ax.plot(steps, ema(losses), color=color, linewidth=1.5, label=run["name"])
+        finals.extend(losses[len(losses) // 2:])
+    if finals:  # keep early, large losses from flattening the comparison
+        lo, hi = min(finals), sorted(finals)[int(0.95 * (len(finals) - 1))]
+        ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.5 * (hi - lo + 1e-9))
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"train loss (EMA {EMA}; raw faint)")
+    ax.set_title("Training loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2 if len(runs) > 10 else 1, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_lr_vs_loss(runs, path):
+    if len({r["lr"] for r in runs}) < 2:
+        return False
+    variants = sorted({r["variant"] for r in runs})
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    finite = [r["final_loss"] for r in runs if r["final_loss"] is not None and not r["diverged"]]
+    top = max(finite) * 1.05 if finite else 1.0
+    for v in variants:
+        sel = sorted((r for r in runs if r["variant"] == v), key=lambda r: r["lr"])
+        ok = [r for r in sel if not r["diverged"] and r["final_loss"] is not None]
+        line, = ax.plot([r["lr"] for r in ok], [r["final_loss"] for r in ok], marker="o",
+                        label=v or "runs")
+        bad = [r for r in sel if r["diverged"]]
+        if bad:
+            ax.scatter([r["lr"] for r in bad], [top] * len(bad), marker="x", s=60,
+                       color=line.get_color(), label=f"{v or 'runs'}: diverged")
+    ax.set_xscale("log")
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel("final train loss")
+    ax.set_title("Learning rate vs final loss (x = diverged)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_layers(runs, path):
+    analysed = [r for r in runs if r["layer_first_token_attn"]]
+    if not analysed:
+        return False
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    colors = plt.cm.tab20(range(20))
+    for i, r in enumerate(analysed):
+        layers = range(len(r["layer_first_token_attn"]))
+        a1.plot(layers, r["layer_first_token_attn"], marker=".", color=colors[i % 20], label=r["name"])
+        a2.plot(layers, r["layer_max_act"], marker=".", color=colors[i % 20], label=r["name"])
+    a1.set_title("F-Attn (attention on the first token) per layer")
+    a2.set_title("M-Act (max |residual| after the FFN) per layer")
+    for ax in (a1, a2):
+        ax.set_xlabel("layer")
+        ax.grid(alpha=0.3)
+    a2.set_yscale("log")
+    a1.legend(fontsize=7, ncol=2 if len(analysed) > 10 else 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: plot_report.py DIR (after gatedlm report DIR wrote DIR/report.json)")
+    out = sys.argv[1]
+    with open(os.path.join(out, "report.json")) as f:
+        runs = json.load(f)
+    plots = os.path.join(out, "plots")
+    os.makedirs(plots, exist_ok=True)
+    written = [os.path.join(plots, "loss_curves.png")]
+    plot_loss_curves(runs, written[0])
+    if plot_lr_vs_loss(runs, os.path.join(plots, "lr_vs_loss.png")):
+        written.append(os.path.join(plots, "lr_vs_loss.png"))
+    if plot_layers(runs, os.path.join(plots, "layers.png")):
+        written.append(os.path.join(plots, "layers.png"))
+    print("wrote " + ", ".join(written))
+
+
+if __name__ == "__main__":
+    main()
