@@ -14,10 +14,13 @@ try:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 except ImportError:
     sys.exit("plot_report.py: matplotlib is missing (Debian: apt-get install python3-matplotlib)")
 
-EMA = 0.9
+EMA = 0.9  # at most; short curves get less smoothing (see ema_decay)
+# tab20 with its dark shades first, so that up to 10 runs get clearly different colours.
+COLORS = [plt.cm.tab20(i) for i in list(range(0, 20, 2)) + list(range(1, 20, 2))]
 
 
 def train_curve(run_dir):
@@ -36,33 +39,41 @@ def train_curve(run_dir):
     return steps, [by_step[s] for s in steps]
 
 
-def ema(values, decay=EMA):
-    out, avg = [], None
-    for v in values:
-        avg = v if avg is None else decay * avg + (1 - decay) * v
-        out.append(avg)
+def ema_decay(points):
+    """EMA decay spanning about a tenth of the curve, at most EMA."""
+    return min(EMA, max(0.0, 1.0 - 10.0 / max(points, 1)))
+
+
+def ema(values, decay):
+    """Debiased exponential moving average (as TensorBoard's smoothing)."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values):
+        avg = decay * avg + (1 - decay) * v
+        out.append(avg / (1 - decay ** (i + 1)) if decay > 0 else v)
     return out
 
 
 def plot_loss_curves(runs, path):
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    colors = plt.cm.tab20(range(20))
-    finals = []
+    shown, decays = [], set()
     for i, run in enumerate(runs):
         steps, losses = train_curve(run["dir"])
         finite = [(s, l) for s, l in zip(steps, losses) if math.isfinite(l)]
         if not finite:
             continue
         steps, losses = zip(*finite)
-        color = colors[i % 20]
-        ax.plot(steps, losses, color=color, alpha=0.2, linewidth=0.8)
-        ax.plot(steps, ema(losses), color=color, linewidth=1.5, label=run["name"])
-        finals.extend(losses[len(losses) // 2:])
-    if finals:  # keep early, large losses from flattening the comparison
-        lo, hi = min(finals), sorted(finals)[int(0.95 * (len(finals) - 1))]
-        ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.5 * (hi - lo + 1e-9))
+        color = COLORS[i % len(COLORS)]
+        decay = ema_decay(len(losses))
+        decays.add(decay)
+        smooth = ema(losses, decay)
+        ax.plot(steps, losses, color=color, alpha=0.25, linewidth=0.8)
+        ax.plot(steps, smooth, color=color, linewidth=1.5, label=run["name"])
+        shown.extend(smooth[len(smooth) // 10:])
+    if shown:  # the first tenth of training (large initial losses) may go off the top
+        lo, hi = min(shown), max(v for v in shown if math.isfinite(v))
+        ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
     ax.set_xlabel("step")
-    ax.set_ylabel(f"train loss (EMA {EMA}; raw faint)")
+    ax.set_ylabel("train loss (EMA %s; raw faint)" % "/".join(f"{d:.2f}" for d in sorted(decays)))
     ax.set_title("Training loss")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2 if len(runs) > 10 else 1, loc="upper right")
@@ -104,15 +115,16 @@ def plot_layers(runs, path):
     if not analysed:
         return False
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    colors = plt.cm.tab20(range(20))
     for i, r in enumerate(analysed):
         layers = range(len(r["layer_first_token_attn"]))
-        a1.plot(layers, r["layer_first_token_attn"], marker=".", color=colors[i % 20], label=r["name"])
-        a2.plot(layers, r["layer_max_act"], marker=".", color=colors[i % 20], label=r["name"])
+        color = COLORS[i % len(COLORS)]
+        a1.plot(layers, r["layer_first_token_attn"], marker=".", color=color, label=r["name"])
+        a2.plot(layers, r["layer_max_act"], marker=".", color=color, label=r["name"])
     a1.set_title("F-Attn (attention on the first token) per layer")
     a2.set_title("M-Act (max |residual| after the FFN) per layer")
     for ax in (a1, a2):
         ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     a2.set_yscale("log")
     a1.legend(fontsize=7, ncol=2 if len(analysed) > 10 else 1)
