@@ -4,7 +4,12 @@ import json
 import os
 import subprocess
 
-from checkpoint_util import ENV, GATEDLM, SOURCE_DIR, make_shard, work_dir  # noqa: F401
+import checkpoint_util
+from checkpoint_util import GATEDLM, SOURCE_DIR, make_shard, train_args, work_dir  # noqa: F401
+
+# One thread per process: these machines are small and shared, and OpenMP threads that spin-wait
+# on a busy CPU make a millisecond step take seconds. (Results do not depend on the count.)
+ENV = dict(checkpoint_util.ENV, OMP_NUM_THREADS="1", GATEDLM_THREADS="1")
 
 MODEL_CONFIG = os.path.join(SOURCE_DIR, "configs", "models", "dense-tiny.yaml")
 
@@ -28,6 +33,14 @@ def gatedlm(*args, cwd=None, check=True, timeout=300):
         assert proc.returncode == 0, f"gatedlm {' '.join(args)}: exit {proc.returncode}\n" \
                                      f"{proc.stdout}\n{proc.stderr}"
     return proc
+
+
+def train(run_dir, data, steps, **overrides):
+    """gatedlm train on the tiny model (checkpoint_util.train_args), checked to exit 0."""
+    proc = subprocess.run(train_args(data, steps, **overrides) + ["--run-dir", run_dir], env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
 
 
 def metrics(run_dir):
