@@ -4,6 +4,7 @@
   DIR/plots/lr_vs_loss.png    final train loss against peak LR, one line per variant; diverged
                               runs marked x at the top (only when the runs span several LRs)
   DIR/plots/layers.png        F-Attn and M-Act per layer, one line per run (when analysed)
+  DIR/plots/fattn_over_training.png   mean F-Attn against step (when analysed more than once)
 Needs matplotlib (Debian: python3-matplotlib)."""
 import json
 import math
@@ -134,6 +135,41 @@ def plot_layers(runs, path):
     return True
 
 
+def analysis_curve(run_dir):
+    """(steps, mean F-Attn) of the analysis lines; a later line for a step wins."""
+    by_step = {}
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        for line in f:
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(j.get("first_token_attn"), (int, float)):
+                by_step[j["step"]] = j["first_token_attn"]
+    steps = sorted(by_step)
+    return steps, [by_step[s] for s in steps]
+
+
+def plot_fattn_over_training(runs, path):
+    curves = [(r, *analysis_curve(r["dir"])) for r in runs]
+    curves = [c for c in curves if len(c[1]) > 1]
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for i, (r, steps, values) in enumerate(curves):
+        ax.plot(steps, values, marker=".", color=COLORS[i % len(COLORS)], label=r["name"])
+    ax.axhline(0.2, color="gray", linestyle="--", linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("F-Attn (mean over layers)")
+    ax.set_title("Attention on the first token during training (dashed: 0.2)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2 if len(curves) > 10 else 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: plot_report.py DIR (after gatedlm report DIR wrote DIR/report.json)")
@@ -148,6 +184,8 @@ def main():
         written.append(os.path.join(plots, "lr_vs_loss.png"))
     if plot_layers(runs, os.path.join(plots, "layers.png")):
         written.append(os.path.join(plots, "layers.png"))
+    if plot_fattn_over_training(runs, os.path.join(plots, "fattn_over_training.png")):
+        written.append(os.path.join(plots, "fattn_over_training.png"))
     print("wrote " + ", ".join(written))
 
 

@@ -199,9 +199,10 @@ void apply_override(SourceNode& root, const std::string& text, int index) {
   const YAML::Node value = parse_override_value(value_text, value_source);
 
   std::vector<KeyPathSegment> path;
-  for (const KeySegment& segment : segments) path.push_back({segment.name, location(segment.column)});
-  SourceNode leaf = source_node_from_yaml(segments.back().name, path.back().location, value,
-                                          value_source);
+  for (const KeySegment& segment : segments)
+    path.push_back({segment.name, location(segment.column)});
+  SourceNode leaf =
+      source_node_from_yaml(segments.back().name, path.back().location, value, value_source);
   if (leaf.value_location.col == 0 || leaf.value_location == leaf.key_location) {
     leaf.value_location = location(value_column + 1);
   }

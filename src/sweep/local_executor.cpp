@@ -43,7 +43,7 @@ pid_t start_run(const SweepRun& run, const std::string& binary, int threads, int
   if (pid == 0) {
     ::dup2(log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
-    const char* argv[] = {binary.c_str(), "train",           config.c_str(), "--run-dir",
+    const char* argv[] = {binary.c_str(),  "train",     config.c_str(),     "--run-dir",
                           run.dir.c_str(), "--threads", thread_arg.c_str(), nullptr};
     ::execv(binary.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
@@ -87,12 +87,13 @@ int run_sweep_locally(const SweepSpec& spec, const LocalOptions& options) {
   const Stopwatch wall;
   auto progress = [&] {
     const std::size_t left = queue.size() + children.size();
-    const double eta = finished > 0 ? run_seconds / finished * static_cast<double>(left) / parallel
-                                    : 0.0;
-    spdlog::info("sweep {}: {}/{} done, {} running, {} failed | {:.1f} runs/h | elapsed {} | ETA {}",
-                 spec.name, already_done + finished, spec.runs.size(), children.size(),
-                 failed.size(), finished / std::max(wall.seconds(), 1e-9) * 3600.0,
-                 format_duration(wall.seconds()), finished > 0 ? format_duration(eta) : "?");
+    const double eta =
+        finished > 0 ? run_seconds / finished * static_cast<double>(left) / parallel : 0.0;
+    spdlog::info(
+        "sweep {}: {}/{} done, {} running, {} failed | {:.1f} runs/h | elapsed {} | ETA {}",
+        spec.name, already_done + finished, spec.runs.size(), children.size(), failed.size(),
+        finished / std::max(wall.seconds(), 1e-9) * 3600.0, format_duration(wall.seconds()),
+        finished > 0 ? format_duration(eta) : "?");
   };
 
   while (!queue.empty() || !children.empty()) {
@@ -127,7 +128,8 @@ int run_sweep_locally(const SweepSpec& spec, const LocalOptions& options) {
     const SweepRun& run = *it->second.run;
     const double seconds = it->second.clock.seconds();
     children.erase(it);
-    const int code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+    const int code =
+        WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
     if (const auto outcome = read_run_outcome(run.dir)) {
       ++finished;
       run_seconds += seconds;
@@ -137,7 +139,8 @@ int run_sweep_locally(const SweepSpec& spec, const LocalOptions& options) {
       spdlog::warn("{}: stopped with a checkpoint before the end; rerun to continue", run.name);
     } else {
       write_run_failure(run.dir, {{"exit_code", code}, {"log", "train.log"}});
-      failed.push_back(run.name + " (exit " + std::to_string(code) + ", " + run.dir + "/train.log)");
+      failed.push_back(run.name + " (exit " + std::to_string(code) + ", " + run.dir +
+                       "/train.log)");
       spdlog::error("{}: failed with exit {}; see {}/train.log", run.name, code, run.dir);
     }
     progress();

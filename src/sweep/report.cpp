@@ -88,8 +88,8 @@ RunReport read_run(const fs::path& dir, const ReportOptions& options) {
     detector.add(step, *loss);
     if (step > warmup && *loss > *initial && !r.diverged) {
       r.diverged = true;
-      r.divergence = fmt::format("loss {:.3f} above the initial {:.3f} at step {}", *loss,
-                                 *initial, step);
+      r.divergence =
+          fmt::format("loss {:.3f} above the initial {:.3f} at step {}", *loss, *initial, step);
     }
     r.final_loss = loss;
     r.steps = step;
@@ -99,8 +99,10 @@ RunReport read_run(const fs::path& dir, const ReportOptions& options) {
       ++rate_count;
     }
   }
-  if (rate_count > 0) r.tokens_per_s = rate_sum / static_cast<double>(rate_count);
-  else if (!train_lines.empty()) r.tokens_per_s = number(train_lines.begin()->second, "tokens_per_s");
+  if (rate_count > 0)
+    r.tokens_per_s = rate_sum / static_cast<double>(rate_count);
+  else if (!train_lines.empty())
+    r.tokens_per_s = number(train_lines.begin()->second, "tokens_per_s");
   const std::optional<nlohmann::json> outcome = read_run_outcome(dir.string());
   if (outcome) {
     if (outcome->contains("parameters")) r.parameters = outcome->at("parameters").get<int64_t>();
@@ -170,10 +172,9 @@ std::string report_markdown(const std::vector<RunReport>& runs) {
         "| {} | {} | {:.3g} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
         r.name, r.variant, r.lr, r.steps, r.state + (r.diverged ? " (" + r.divergence + ")" : ""),
         cell(r.final_loss), cell(r.val_loss), cell(perplexity(r.val_loss), "{:.2f}"),
-        cell(r.first_token_attn, "{:.3f}"), cell(r.max_act, "{:.1f}"),
-        cell(r.gate_score, "{:.3f}"), r.spike_steps.size(), steps_text(r.spike_steps),
-        cell(r.max_stable_lr, "{:.3g}"), cell(r.tokens_per_s, "{:.0f}"),
-        r.parameters ? std::to_string(*r.parameters) : "");
+        cell(r.first_token_attn, "{:.3f}"), cell(r.max_act, "{:.1f}"), cell(r.gate_score, "{:.3f}"),
+        r.spike_steps.size(), steps_text(r.spike_steps), cell(r.max_stable_lr, "{:.3g}"),
+        cell(r.tokens_per_s, "{:.0f}"), r.parameters ? std::to_string(*r.parameters) : "");
   }
   return out;
 }
@@ -200,7 +201,9 @@ std::string write_report(const std::string& dir, const ReportOptions& options) {
   const std::vector<RunReport> runs = collect_run_reports(dir, options);
   const std::string markdown = report_markdown(runs);
   nlohmann::json json = nlohmann::json::array();
-  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+  auto opt = [](const std::optional<double>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json();
+  };
   for (const RunReport& r : runs)
     json.push_back({{"name", r.name},
                     {"dir", fs::absolute(r.dir).string()},

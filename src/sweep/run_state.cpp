@@ -41,10 +41,14 @@ bool is_locked(const std::string& run_dir) {
 
 const char* run_state_name(RunState state) {
   switch (state) {
-    case RunState::pending: return "pending";
-    case RunState::running: return "running";
-    case RunState::done: return "done";
-    case RunState::failed: return "failed";
+    case RunState::pending:
+      return "pending";
+    case RunState::running:
+      return "running";
+    case RunState::done:
+      return "done";
+    case RunState::failed:
+      return "failed";
   }
   return "?";
 }
@@ -77,7 +81,8 @@ RunStatus read_run_status(const std::string& run_dir) {
 void prepare_run_dir(const SweepRun& run, const std::string& spec_path) {
   std::error_code ec;
   fs::create_directories(run.dir, ec);
-  if (ec) throw RuntimeFailure(run.dir + ": cannot create the run directory (" + ec.message() + ")");
+  if (ec)
+    throw RuntimeFailure(run.dir + ": cannot create the run directory (" + ec.message() + ")");
   const std::string yaml = config_to_yaml(run.config);
   const fs::path config_path = fs::path(run.dir) / "config.yaml";
   std::ifstream old(config_path);

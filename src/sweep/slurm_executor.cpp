@@ -81,7 +81,8 @@ std::string slurm_array_script(const SweepSpec& spec, const std::vector<const Sw
   const fs::path logs = fs::absolute(slurm_dir(spec));
   std::ostringstream s;
   s << "#!/bin/bash\n";
-  s << "#SBATCH --job-name=" << "gatedlm-" << spec.name << "\n";
+  s << "#SBATCH --job-name="
+    << "gatedlm-" << spec.name << "\n";
   s << "#SBATCH --array=0-" << runs.size() - 1;
   if (options.max_parallel > 0) s << "%" << options.max_parallel;
   s << "\n#SBATCH --requeue\n";
@@ -139,13 +140,15 @@ int submit_sweep_to_slurm(const SweepSpec& spec, const SlurmOptions& options) {
   char stamp[32];
   const std::time_t now = std::time(nullptr);
   std::strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", std::gmtime(&now));
-  const std::string script = (slurm_dir(spec) / (std::string("array-") + stamp + ".sbatch")).string();
+  const std::string script =
+      (slurm_dir(spec) / (std::string("array-") + stamp + ".sbatch")).string();
   write_file_durably(script, slurm_array_script(spec, runs, options));
 
   int status = 0;
   const std::string out = capture("sbatch --parsable " + quoted(script) + " 2>&1", status);
   if (status != 0)
-    throw RuntimeFailure("sbatch " + script + " failed: " + out.substr(0, out.find_last_not_of("\n") + 1));
+    throw RuntimeFailure("sbatch " + script +
+                         " failed: " + out.substr(0, out.find_last_not_of("\n") + 1));
   const std::string job_id = out.substr(0, out.find_first_of(";\n"));
   nlohmann::json names = nlohmann::json::array();
   for (const SweepRun* run : runs) names.push_back(run->name);
@@ -173,8 +176,7 @@ std::map<std::string, std::string> slurm_task_states(const SweepSpec& spec) {
   }
   if (!any) return states;
   int status = 0;
-  const std::string out =
-      capture("squeue -h -r -o '%i %T' -u \"$(id -un)\" 2>/dev/null", status);
+  const std::string out = capture("squeue -h -r -o '%i %T' -u \"$(id -un)\" 2>/dev/null", status);
   if (status != 0) return states;
   std::istringstream rows(out);
   std::string task, state;

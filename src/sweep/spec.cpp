@@ -44,8 +44,8 @@ std::string yaml_text(const YAML::Node& value) {
 std::string name_safe(const std::string& text) {
   std::string out;
   for (char c : text) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
-                    c == '+' || c == '_';
+    const bool ok =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+' || c == '_';
     out += ok ? c : '-';
   }
   return out;
@@ -64,7 +64,8 @@ void apply(const SpecReader& spec, SourceNode& root, const std::string& key,
   for (std::size_t start = 0;;) {
     const std::size_t end = key.find('.', start);
     const std::string name = key.substr(start, end == std::string::npos ? end : end - start);
-    if (name.empty()) throw InputError(located(at.file, at.line, at.col, "empty key name in '" + key + "'"));
+    if (name.empty())
+      throw InputError(located(at.file, at.line, at.col, "empty key name in '" + key + "'"));
     path.push_back({name, at});
     if (end == std::string::npos) break;
     start = end + 1;
@@ -105,19 +106,32 @@ SlurmResources read_slurm(const SpecReader& spec, const YAML::Node& node) {
   for (const auto& pair : node) {
     const YAML::Node key = pair.first, value = pair.second;
     const std::string k = key.Scalar(), what = "slurm." + k;
-    if (k == "partition") r.partition = scalar(spec, value, what);
-    else if (k == "account") r.account = scalar(spec, value, what);
-    else if (k == "qos") r.qos = scalar(spec, value, what);
-    else if (k == "time") r.time = scalar(spec, value, what);
-    else if (k == "mem") r.mem = scalar(spec, value, what);
-    else if (k == "nodes") r.nodes = integer(spec, value, what);
-    else if (k == "ntasks_per_node") r.ntasks_per_node = integer(spec, value, what);
-    else if (k == "cpus_per_task") r.cpus_per_task = integer(spec, value, what);
-    else if (k == "gpus_per_node") r.gpus_per_node = integer(spec, value, what);
-    else if (k == "signal_before_s") r.signal_before_s = integer(spec, value, what);
-    else if (k == "srun_mpi") r.srun_mpi = scalar(spec, value, what);
-    else if (k == "sbatch_args") r.sbatch_args = string_list(spec, value, what);
-    else if (k == "setup") r.setup = string_list(spec, value, what);
+    if (k == "partition")
+      r.partition = scalar(spec, value, what);
+    else if (k == "account")
+      r.account = scalar(spec, value, what);
+    else if (k == "qos")
+      r.qos = scalar(spec, value, what);
+    else if (k == "time")
+      r.time = scalar(spec, value, what);
+    else if (k == "mem")
+      r.mem = scalar(spec, value, what);
+    else if (k == "nodes")
+      r.nodes = integer(spec, value, what);
+    else if (k == "ntasks_per_node")
+      r.ntasks_per_node = integer(spec, value, what);
+    else if (k == "cpus_per_task")
+      r.cpus_per_task = integer(spec, value, what);
+    else if (k == "gpus_per_node")
+      r.gpus_per_node = integer(spec, value, what);
+    else if (k == "signal_before_s")
+      r.signal_before_s = integer(spec, value, what);
+    else if (k == "srun_mpi")
+      r.srun_mpi = scalar(spec, value, what);
+    else if (k == "sbatch_args")
+      r.sbatch_args = string_list(spec, value, what);
+    else if (k == "setup")
+      r.setup = string_list(spec, value, what);
     else
       spec.fail(key, "slurm: unknown key '" + k +
                          "' (expected partition, account, qos, time, mem, nodes, "
@@ -199,6 +213,14 @@ SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string
   }
   const YAML::Node& doc = loaded;  // const: looking a key up must not add it
   if (!doc.IsMap()) spec.fail(doc, "expected a sweep spec: base:, variants:, grid:, seeds:");
+  // Proposed by the length-extrapolation study (docs/studies/length-extrapolation.md); staged
+  // runs are not part of the sweep runner yet.
+  for (const char* staged : {"resume_from", "evaluate"})
+    if (const YAML::Node node = doc[staged])
+      spec.fail(node, std::string(staged) +
+                          ": staged runs are not supported by gatedlm sweep yet (see "
+                          "docs/sweeps.md); scripts/studies/length_extrapolation.sh runs this "
+                          "study");
 
   // The base config with the spec's own config sections laid over it; sweep keys removed.
   SourceNode base = load_source_file(path);
@@ -211,8 +233,8 @@ SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string
   out.path = path;
   out.name = fs::path(path).stem().string();
   out.out_dir = !out_dir.empty() ? out_dir
-                : doc["out_dir"]  ? scalar(spec, doc["out_dir"], "out_dir")
-                                  : "runs/" + out.name;
+                : doc["out_dir"] ? scalar(spec, doc["out_dir"], "out_dir")
+                                 : "runs/" + out.name;
   out.slurm = read_slurm(spec, doc["slurm"]);
   const std::vector<Variant> variants = read_variants(spec, doc["variants"]);
   const std::vector<GridAxis> grid = read_grid(spec, doc["grid"]);
@@ -242,20 +264,22 @@ SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string
           const YAML::Node& value = grid[a].values[index[a]];
           set(grid[a].key, value);
           if (grid[a].values.size() > 1)
-            name += (name.empty() ? "" : "_") + grid[a].short_name + "-" +
-                    name_safe(yaml_text(value));
+            name +=
+                (name.empty() ? "" : "_") + grid[a].short_name + "-" + name_safe(yaml_text(value));
         }
         if (!seeds.empty()) {
           // A bad seed is reported at the seeds list, where it was written.
           apply(spec, root, "train.seed", spec.where(seeds[s]), seeds[s]);
           run.overrides.emplace_back("train.seed", yaml_text(seeds[s]));
           if (seeds.size() > 1)
-            name += (name.empty() ? "" : "_") + std::string("seed-") + name_safe(yaml_text(seeds[s]));
+            name +=
+                (name.empty() ? "" : "_") + std::string("seed-") + name_safe(yaml_text(seeds[s]));
         }
         apply_overrides(root, overrides);
         for (const std::string& o : overrides) {
           const std::size_t eq = o.find('=');
-          run.overrides.emplace_back(o.substr(0, eq), eq == std::string::npos ? "" : o.substr(eq + 1));
+          run.overrides.emplace_back(o.substr(0, eq),
+                                     eq == std::string::npos ? "" : o.substr(eq + 1));
         }
         run.name = name.empty() ? "base" : name;
         if (!names.insert(run.name).second)

@@ -54,14 +54,10 @@ int64_t drop_metrics_after(const std::string& path, int64_t step, bool keep_even
 
 std::vector<std::pair<std::string, double>> tensorboard_scalars(const nlohmann::json& line) {
   static const std::pair<const char*, const char*> kTags[] = {
-      {"loss", "train/loss"},
-      {"lr", "train/lr"},
-      {"grad_norm", "train/grad_norm"},
-      {"tokens_per_s", "train/tokens_per_s"},
-      {"val_loss", "val/loss"},
-      {"first_token_attn", "analysis/first_token_attn"},
-      {"max_act", "analysis/max_act"},
-      {"gate_score", "analysis/gate_score"}};
+      {"loss", "train/loss"},           {"lr", "train/lr"},
+      {"grad_norm", "train/grad_norm"}, {"tokens_per_s", "train/tokens_per_s"},
+      {"val_loss", "val/loss"},         {"first_token_attn", "analysis/first_token_attn"},
+      {"max_act", "analysis/max_act"},  {"gate_score", "analysis/gate_score"}};
   std::vector<std::pair<std::string, double>> out;
   if (line.contains("event")) return out;  // stability events: in metrics.jsonl only
   for (const auto& [key, tag] : kTags)

@@ -42,9 +42,15 @@ StepCheck StabilityMonitor::check(int64_t step, double loss, double grad_norm) {
   StepCheck check;
   if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
     switch (config_.on_nonfinite) {
-      case NonFinitePolicy::skip: check.verdict = StepVerdict::skip; break;
-      case NonFinitePolicy::rollback: check.verdict = StepVerdict::rollback; break;
-      case NonFinitePolicy::stop: check.verdict = StepVerdict::stop; break;
+      case NonFinitePolicy::skip:
+        check.verdict = StepVerdict::skip;
+        break;
+      case NonFinitePolicy::rollback:
+        check.verdict = StepVerdict::rollback;
+        break;
+      case NonFinitePolicy::stop:
+        check.verdict = StepVerdict::stop;
+        break;
     }
     // JSON has no NaN or infinity: the values are written as text.
     check.event = {{"step", step},
@@ -56,9 +62,15 @@ StepCheck StabilityMonitor::check(int64_t step, double loss, double grad_norm) {
   }
   if (!detector_.is_spike(loss)) return check;
   switch (config_.on_spike) {
-    case SpikePolicy::none: check.verdict = StepVerdict::apply; break;
-    case SpikePolicy::skip: check.verdict = StepVerdict::skip; break;
-    case SpikePolicy::rollback: check.verdict = StepVerdict::rollback; break;
+    case SpikePolicy::none:
+      check.verdict = StepVerdict::apply;
+      break;
+    case SpikePolicy::skip:
+      check.verdict = StepVerdict::skip;
+      break;
+    case SpikePolicy::rollback:
+      check.verdict = StepVerdict::rollback;
+      break;
   }
   check.event = {{"step", step},
                  {"event", "spike"},

@@ -118,8 +118,8 @@ TrainSummary Trainer::run() {
   const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
   if (resume)
     if (const int64_t dropped = drop_metrics_after(metrics_path, start_step, false))
-      spdlog::warn("{}: dropped {} lines logged after step {}; those steps run again",
-                   metrics_path, dropped, start_step);
+      spdlog::warn("{}: dropped {} lines logged after step {}; those steps run again", metrics_path,
+                   dropped, start_step);
   MetricsWriter metrics(metrics_path, resume.has_value(), (fs::path(run_dir_) / "tb").string());
   if (start_step >= tc.steps) {
     spdlog::info("the run is already at step {} of {}: nothing to do", start_step, tc.steps);
@@ -256,8 +256,7 @@ TrainSummary Trainer::run() {
         stability.rolled_back(point->state.step, step + 1);
         metrics.rewind(point->state.step);
         metrics.write({{"step", step + 1}, {"event", "rollback"}, {"to_step", point->state.step}});
-        spdlog::warn("step {}: rolled back to {}; its batch will be skipped", step + 1,
-                     point->dir);
+        spdlog::warn("step {}: rolled back to {}; its batch will be skipped", step + 1, point->dir);
         step = point->state.step - 1;  // the loop's ++step resumes right after the checkpoint
         continue;
       }

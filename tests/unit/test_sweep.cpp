@@ -26,8 +26,9 @@ class SweepSpecFiles : public ::testing::Test {
            ("gatedlm_test_sweep_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    write("base.yaml", "model: {hidden_size: 64, num_attention_heads: 4, head_dim: 16}\n"
-                       "train: {steps: 10}\n");
+    write("base.yaml",
+          "model: {hidden_size: 64, num_attention_heads: 4, head_dim: 16}\n"
+          "train: {steps: 10}\n");
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -85,7 +86,8 @@ TEST_F(SweepSpecFiles, VariantsCrossTheGridAndSeeds) {
 }
 
 TEST_F(SweepSpecFiles, DefaultsAndCommandLineOverrides) {
-  const std::string spec = write("plain.yaml", "base: base.yaml\ngrid: {optimizer.lr: [0.001, 0.002]}\n");
+  const std::string spec =
+      write("plain.yaml", "base: base.yaml\ngrid: {optimizer.lr: [0.001, 0.002]}\n");
   const SweepSpec s = load_sweep_spec(spec, {"train.steps=3"});
   ASSERT_EQ(s.runs.size(), 2u);
   EXPECT_EQ(s.out_dir, "runs/plain");
@@ -114,8 +116,9 @@ TEST_F(SweepSpecFiles, BadOverridesPointAtTheSpecLine) {
                                            "variants:\n"
                                            "  odd: {model.num_key_value_heads: 3}\n"));
   EXPECT_EQ(shape.rfind((dir_ / "c.yaml").string() + ":3:", 0), 0u) << shape;
-  EXPECT_NE(error_of(write("d.yaml", "base: base.yaml\nvariants: {a: {}}\ngrid: {train.seed: [1]}\n"
-                                     "seeds: [1]\nslurm: {nodes: many}\n"))
+  EXPECT_NE(error_of(write("d.yaml",
+                           "base: base.yaml\nvariants: {a: {}}\ngrid: {train.seed: [1]}\n"
+                           "seeds: [1]\nslurm: {nodes: many}\n"))
                 .find("d.yaml:5:"),
             std::string::npos);
   EXPECT_NE(error_of(write("e.yaml", "base: base.yaml\ngrid: {optimizer.lr: 0.1}\n"))
@@ -154,9 +157,9 @@ TEST(StabilityMonitor, VerdictsFollowThePolicies) {
   StabilityConfig config;
   config.spike_zscore = 3.0;
   config.spike_window = 4;
-  for (auto [policy, verdict] :
-       {std::pair{SpikePolicy::none, StepVerdict::apply}, {SpikePolicy::skip, StepVerdict::skip},
-        {SpikePolicy::rollback, StepVerdict::rollback}}) {
+  for (auto [policy, verdict] : {std::pair{SpikePolicy::none, StepVerdict::apply},
+                                 {SpikePolicy::skip, StepVerdict::skip},
+                                 {SpikePolicy::rollback, StepVerdict::rollback}}) {
     config.on_spike = policy;
     StabilityMonitor m(config);
     for (int s = 1; s <= 4; ++s) {

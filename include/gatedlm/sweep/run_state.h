@@ -19,7 +19,7 @@ enum class RunState { pending, running, done, failed };
 
 struct RunStatus {
   RunState state = RunState::pending;
-  std::string detail;         // "diverged", "exit 1", "resumes at step 40", ...
+  std::string detail;           // "diverged", "exit 1", "resumes at step 40", ...
   int64_t checkpoint_step = 0;  // the latest complete checkpoint, 0 = none
 };
 

@@ -24,8 +24,8 @@ struct SlurmResources {
   int64_t ntasks_per_node = 1;  // ranks per node; > 1 rank in all starts them with srun
   int64_t cpus_per_task = 1;
   int64_t gpus_per_node = 0;
-  int64_t signal_before_s = 120;  // USR1 this long before the limit: checkpoint, requeue
-  std::string srun_mpi = "pmix";  // srun --mpi=... for multi-rank runs
+  int64_t signal_before_s = 120;         // USR1 this long before the limit: checkpoint, requeue
+  std::string srun_mpi = "pmix";         // srun --mpi=... for multi-rank runs
   std::vector<std::string> sbatch_args;  // extra "#SBATCH" options, e.g. "--constraint=h100"
   std::vector<std::string> setup;        // shell lines run first in each task (module load ...)
 
