@@ -57,6 +57,8 @@ def ema(values, decay):
 def plot_loss_curves(runs, path):
     fig, ax = plt.subplots(figsize=(9, 5.5))
     shown, decays = [], set()
+    # The y range follows the runs that did not diverge (diverged curves run off the top).
+    stable = {r["name"] for r in runs if not r["diverged"]} or {r["name"] for r in runs}
     for i, run in enumerate(runs):
         steps, losses = train_curve(run["dir"])
         finite = [(s, l) for s, l in zip(steps, losses) if math.isfinite(l)]
@@ -69,13 +71,15 @@ def plot_loss_curves(runs, path):
         smooth = ema(losses, decay)
         ax.plot(steps, losses, color=color, alpha=0.25, linewidth=0.8)
         ax.plot(steps, smooth, color=color, linewidth=1.5, label=run["name"])
-        shown.extend(smooth[len(smooth) // 10:])
+        if run["name"] in stable:
+            shown.extend(smooth[len(smooth) // 10:])
     if shown:  # the first tenth of training (large initial losses) may go off the top
         lo, hi = min(shown), max(v for v in shown if math.isfinite(v))
         ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
     ax.set_xlabel("step")
     ax.set_ylabel("train loss (EMA %s; raw faint)" % "/".join(f"{d:.2f}" for d in sorted(decays)))
-    ax.set_title("Training loss")
+    diverged = len(runs) - len(stable)
+    ax.set_title("Training loss" + (f" ({diverged} diverged runs go off the top)" if diverged else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2 if len(runs) > 10 else 1, loc="upper right")
     fig.tight_layout()
@@ -87,21 +91,23 @@ def plot_lr_vs_loss(runs, path):
     if len({r["lr"] for r in runs}) < 2:
         return False
     variants = sorted({r["variant"] for r in runs})
+    # Validation loss when every run has one (less noisy than one batch's train loss).
+    key = "val_loss" if all(r["val_loss"] is not None for r in runs) else "final_loss"
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    finite = [r["final_loss"] for r in runs if r["final_loss"] is not None and not r["diverged"]]
+    finite = [r[key] for r in runs if r[key] is not None and not r["diverged"]]
     top = max(finite) * 1.05 if finite else 1.0
-    for v in variants:
+    for i, v in enumerate(variants):
         sel = sorted((r for r in runs if r["variant"] == v), key=lambda r: r["lr"])
-        ok = [r for r in sel if not r["diverged"] and r["final_loss"] is not None]
-        line, = ax.plot([r["lr"] for r in ok], [r["final_loss"] for r in ok], marker="o",
+        ok = [r for r in sel if not r["diverged"] and r[key] is not None]
+        line, = ax.plot([r["lr"] for r in ok], [r[key] for r in ok], marker="o",
                         label=v or "runs")
         bad = [r for r in sel if r["diverged"]]
-        if bad:
-            ax.scatter([r["lr"] for r in bad], [top] * len(bad), marker="x", s=60,
-                       color=line.get_color(), label=f"{v or 'runs'}: diverged")
+        if bad:  # staggered so that variants diverging at one LR stay visible
+            ax.scatter([r["lr"] for r in bad], [top * (1 + 0.01 * i)] * len(bad), marker="x",
+                       s=60, color=line.get_color(), label=f"{v or 'runs'}: diverged")
     ax.set_xscale("log")
     ax.set_xlabel("peak learning rate")
-    ax.set_ylabel("final train loss")
+    ax.set_ylabel("final validation loss" if key == "val_loss" else "final train loss")
     ax.set_title("Learning rate vs final loss (x = diverged)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "gatedlm/checkpoint/store.h"
 #include "gatedlm/config/loader.h"
@@ -79,7 +80,11 @@ RunReport read_run(const fs::path& dir, const ReportOptions& options) {
       }
     }
   }
+  // The loss at initialisation: step 1's when logged, else that of a uniform prediction,
+  // ln(vocab_size), which is what a freshly initialised model (std 0.02) gives.
   std::optional<double> initial;
+  if (!train_lines.count(1) && config)
+    initial = std::log(static_cast<double>(config->model.vocab_size));
   for (const auto& [step, j] : train_lines) {
     const std::optional<double> loss = number(j, "loss");
     if (!loss) continue;
@@ -124,7 +129,7 @@ std::string steps_text(const std::vector<int64_t>& steps) {
   std::string out;
   for (std::size_t i = 0; i < steps.size(); ++i) {
     if (i == 8) return out + " ...";
-    out += (i ? " " : "") + std::to_string(steps[i]);
+    out.append(i ? " " : "").append(std::to_string(steps[i]));
   }
   return out;
 }
@@ -150,8 +155,9 @@ std::vector<RunReport> collect_run_reports(const std::string& dir, const ReportO
     if (runs.empty())
       throw InputError(dir + ": no runs here (no metrics.jsonl in it or its subdirectories)");
   }
-  std::sort(runs.begin(), runs.end(),
-            [](const RunReport& a, const RunReport& b) { return a.name < b.name; });
+  std::sort(runs.begin(), runs.end(), [](const RunReport& a, const RunReport& b) {
+    return std::tie(a.variant, a.lr, a.name) < std::tie(b.variant, b.lr, b.name);
+  });
   // The largest LR of each variant whose run did not diverge.
   std::map<std::string, std::optional<double>> stable;
   for (const RunReport& r : runs) {
@@ -169,11 +175,12 @@ std::string report_markdown(const std::vector<RunReport>& runs) {
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const RunReport& r : runs) {
     out += fmt::format(
-        "| {} | {} | {:.3g} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-        r.name, r.variant, r.lr, r.steps, r.state + (r.diverged ? " (" + r.divergence + ")" : ""),
-        cell(r.final_loss), cell(r.val_loss), cell(perplexity(r.val_loss), "{:.2f}"),
+        "| {} | {} | {:.4g} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        r.name, r.variant, r.lr, r.steps,
+        r.diverged ? fmt::format("{} ({})", r.state, r.divergence) : r.state, cell(r.final_loss),
+        cell(r.val_loss), cell(perplexity(r.val_loss), "{:.2f}"),
         cell(r.first_token_attn, "{:.3f}"), cell(r.max_act, "{:.1f}"), cell(r.gate_score, "{:.3f}"),
-        r.spike_steps.size(), steps_text(r.spike_steps), cell(r.max_stable_lr, "{:.3g}"),
+        r.spike_steps.size(), steps_text(r.spike_steps), cell(r.max_stable_lr, "{:.4g}"),
         cell(r.tokens_per_s, "{:.0f}"), r.parameters ? std::to_string(*r.parameters) : "");
   }
   return out;
@@ -185,7 +192,8 @@ std::string report_csv(const std::vector<RunReport>& runs) {
       "max_act,gate_score,spikes,spike_steps,max_stable_lr,tokens_per_s,parameters\n";
   for (const RunReport& r : runs) {
     std::string steps;
-    for (int64_t s : r.spike_steps) steps += (steps.empty() ? "" : " ") + std::to_string(s);
+    for (int64_t s : r.spike_steps)
+      steps.append(steps.empty() ? "" : " ").append(std::to_string(s));
     out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.name, r.variant,
                        r.lr, r.steps, r.state, r.diverged ? 1 : 0, cell(r.final_loss, "{:.6g}"),
                        cell(r.val_loss, "{:.6g}"), cell(perplexity(r.val_loss), "{:.6g}"),

@@ -35,7 +35,7 @@ struct RunReport {
   std::optional<int64_t> parameters;
 };
 
-// The runs under `dir` (itself when it holds metrics.jsonl), sorted by name.
+// The runs under `dir` (itself when it holds metrics.jsonl), sorted by variant, LR and name.
 std::vector<RunReport> collect_run_reports(const std::string& dir, const ReportOptions& options);
 
 std::string report_markdown(const std::vector<RunReport>& runs);
