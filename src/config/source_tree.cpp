@@ -198,49 +198,15 @@ void apply_override(SourceNode& root, const std::string& text, int index) {
   const SourceText value_source{kOverrideSource, index, value_column};
   const YAML::Node value = parse_override_value(value_text, value_source);
 
-  SourceNode* node = &root;
-  std::string path;
-  for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
-    const KeySegment& segment = segments[i];
-    path += (path.empty() ? "" : ".") + segment.name;
-    SourceNode* child = node->find(segment.name);
-    if (child == nullptr) {
-      SourceNode section;
-      section.key = segment.name;
-      section.key_location = location(segment.column);
-      section.value_location = section.key_location;
-      section.source = value_source;
-      section.is_map = true;
-      node->entries.push_back(std::move(section));
-      child = &node->entries.back();
-    } else if (!child->is_map) {
-      if (!child->is_null()) {
-        throw InputError(at(location(segment.column), "'" + path +
-                                                          "' is a value, not a section, so it has "
-                                                          "no key '" +
-                                                          segments[i + 1].name + "'"));
-      }
-      // Setting a key inside an absent optional block (moe: null) creates the block.
-      child->is_map = true;
-      child->set_value(YAML::Node());
-      child->key_location = location(segment.column);
-      child->value_location = child->key_location;
-    }
-    node = child;
-  }
-
-  SourceNode leaf;
-  leaf.key = segments.back().name;
-  leaf.key_location = location(segments.back().column);
-  fill_from_yaml(leaf, value, value_source);
+  std::vector<KeyPathSegment> path;
+  for (const KeySegment& segment : segments)
+    path.push_back({segment.name, location(segment.column)});
+  SourceNode leaf =
+      source_node_from_yaml(segments.back().name, path.back().location, value, value_source);
   if (leaf.value_location.col == 0 || leaf.value_location == leaf.key_location) {
     leaf.value_location = location(value_column + 1);
   }
-  if (SourceNode* existing = node->find(leaf.key)) {
-    merge_source(*existing, std::move(leaf));
-  } else {
-    node->entries.push_back(std::move(leaf));
-  }
+  set_at_path(root, path, std::move(leaf));
 }
 
 }  // namespace
@@ -290,6 +256,53 @@ SourceNode load_source_file(const std::string& path) {
 SourceNode load_source_text(const std::string& text, const std::string& name) {
   BaseChain chain;
   return resolve_base(parse_document(text, name), fs::path(), chain);
+}
+
+SourceNode source_node_from_yaml(const std::string& key, const SourceLocation& key_location,
+                                 const YAML::Node& value, const SourceText& source) {
+  SourceNode node;
+  node.key = key;
+  node.key_location = key_location;
+  fill_from_yaml(node, value, source);
+  return node;
+}
+
+void set_at_path(SourceNode& root, const std::vector<KeyPathSegment>& path, SourceNode leaf) {
+  SourceNode* node = &root;
+  std::string dotted;
+  for (std::size_t i = 0; i + 1 < path.size(); ++i) {
+    const KeyPathSegment& segment = path[i];
+    dotted += (dotted.empty() ? "" : ".") + segment.name;
+    SourceNode* child = node->find(segment.name);
+    if (child == nullptr) {
+      SourceNode section;
+      section.key = segment.name;
+      section.key_location = segment.location;
+      section.value_location = section.key_location;
+      section.source = leaf.source;
+      section.is_map = true;
+      node->entries.push_back(std::move(section));
+      child = &node->entries.back();
+    } else if (!child->is_map) {
+      if (!child->is_null()) {
+        throw InputError(at(segment.location, "'" + dotted +
+                                                  "' is a value, not a section, so it has "
+                                                  "no key '" +
+                                                  path[i + 1].name + "'"));
+      }
+      // Setting a key inside an absent optional block (moe: null) creates the block.
+      child->is_map = true;
+      child->set_value(YAML::Node());
+      child->key_location = segment.location;
+      child->value_location = child->key_location;
+    }
+    node = child;
+  }
+  if (SourceNode* existing = node->find(leaf.key)) {
+    merge_source(*existing, std::move(leaf));
+  } else {
+    node->entries.push_back(std::move(leaf));
+  }
 }
 
 void apply_overrides(SourceNode& root, const std::vector<std::string>& overrides) {

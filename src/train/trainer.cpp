@@ -24,7 +24,9 @@
 #include "gatedlm/train/metrics.h"
 #include "gatedlm/train/progress.h"
 #include "gatedlm/train/routing_metrics.h"
+#include "gatedlm/train/run_outcome.h"
 #include "gatedlm/train/signals.h"
+#include "gatedlm/train/stability.h"
 
 namespace gatedlm {
 namespace fs = std::filesystem;
@@ -48,32 +50,6 @@ void restore_loaders(const ResumePoint& point, BatchLoader& train, BatchLoader* 
       spdlog::warn("val loader state not restored: {}", e.what());
     }
   }
-}
-
-// Lines logged after the resumed step belong to a timeline that was lost (a kill -9 after the
-// last checkpoint, or a fallback past a damaged one); the resumed run writes those steps again.
-// Dropping them keeps one line per step. Everything up to the step stays byte for byte.
-void drop_metrics_after(const fs::path& path, int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::string kept, line;
-  int64_t dropped = 0;
-  while (std::getline(in, line)) {
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && j.contains("step") && j["step"].is_number() &&
-        j["step"].get<int64_t>() > step) {
-      ++dropped;
-      continue;
-    }
-    kept += line + "\n";
-  }
-  in.close();
-  if (dropped == 0) return;
-  const fs::path tmp = path.string() + ".tmp";
-  write_file_durably(tmp.string(), kept);
-  fs::rename(tmp, path);
-  spdlog::warn("{}: dropped {} lines logged after step {}; those steps run again", path.string(),
-               dropped, step);
 }
 
 // Rank 0 picks the checkpoint (the automatic search may pass over damaged ones); the other
@@ -180,12 +156,18 @@ TrainSummary Trainer::run() {
     out << config_yaml;
     if (!out) throw RuntimeFailure(run_dir_ + "/config.yaml: cannot write");
   }
-  // A resumed run continues its metrics file; a fresh one starts it over.
-  if (resume && root) drop_metrics_after(fs::path(run_dir_) / "metrics.jsonl", start_step);
-  std::unique_ptr<MetricsWriter> metrics_file;
+  // A resumed run continues its metrics file; a fresh one starts it over. Lines logged after the
+  // resumed step belong to a timeline that was lost (a kill -9 after the last checkpoint, or a
+  // fallback past a damaged one); the resumed run writes those steps again.
+  const std::string metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
+  if (resume && root)
+    if (const int64_t dropped = drop_metrics_after(metrics_path, start_step, false))
+      spdlog::warn("{}: dropped {} lines logged after step {}; those steps run again", metrics_path,
+                   dropped, start_step);
+  std::unique_ptr<MetricsWriter> metrics_file;  // rank 0 alone writes metrics
   if (root)
-    metrics_file = std::make_unique<MetricsWriter>((fs::path(run_dir_) / "metrics.jsonl").string(),
-                                                   resume.has_value());
+    metrics_file = std::make_unique<MetricsWriter>(metrics_path, resume.has_value(),
+                                                   (fs::path(run_dir_) / "tb").string());
   auto write_metrics = [&](const nlohmann::json& line) {
     if (metrics_file) metrics_file->write(line);
   };
@@ -193,6 +175,8 @@ TrainSummary Trainer::run() {
     spdlog::info("the run is already at step {} of {}: nothing to do", start_step, tc.steps);
     return summary;
   }
+  clear_run_outcome(run_dir_);
+  StabilityMonitor stability(config_.stability);
 
   const double flops_per_token = model.training_flops_per_token(tc.seq_len);
   const double peak_gflops = backend_.device() == Device::cpu ? measure_sgemm_gflops() : 0.0;
@@ -309,6 +293,9 @@ TrainSummary Trainer::run() {
     model.params().zero_grads();
     model.begin_accumulation();
     double loss = 0.0;
+    // Batches that caused a rollback are drawn and dropped, so the replay takes the next ones.
+    for (int64_t k = 0; k < stability.batches_to_skip(step + 1) * tc.grad_accum_steps; ++k)
+      train_loader->next(batch);
     for (int64_t micro = 0; micro < tc.grad_accum_steps; ++micro) {
       train_loader->next(batch);
       loss += model.forward_backward(batch.inputs.data(), batch.targets.data(), batch.batch,
@@ -321,13 +308,40 @@ TrainSummary Trainer::run() {
     const double grad_norm = data_parallel.grad_norm();
     const double lr = learning_rate(config_.scheduler, config_.optimizer.lr, step, tc.steps);
     const bool last = step + 1 == tc.steps;
-    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
-      if (config_.stability.on_nonfinite != NonFinitePolicy::skip)
-        throw RuntimeFailure(fmt::format(
-            "step {}: non-finite loss ({}) or gradient norm ({}); stability.on_nonfinite stops",
-            step + 1, loss, grad_norm));
-      spdlog::warn("step {}: non-finite loss or gradient; update skipped", step + 1);
+    const StepCheck check = stability.check(step + 1, loss, grad_norm);
+    if (!check.event.is_null()) {
+      write_metrics(check.event);
+      spdlog::warn("step {}: {} (loss {}); stability: {}", step + 1,
+                   check.event["event"].get<std::string>(), loss,
+                   check.event["action"].get<std::string>());
+    }
+    if (check.verdict == StepVerdict::stop) {
+      if (root) write_run_outcome(run_dir_, {{"outcome", "diverged"}, {"steps", step + 1}});
+      throw RuntimeFailure(fmt::format(
+          "step {}: non-finite loss ({}) or gradient norm ({}); stability.on_nonfinite stops",
+          step + 1, loss, grad_norm));
+    }
+    if (check.verdict == StepVerdict::rollback) {
+      writer.wait();
+      if (std::optional<ResumePoint> point =
+              agree_on_resume_point(groups.world(), run_dir_, "", whole_infos)) {
+        cut_tensor_shard(point->state, model.params().infos(), tp.rank(), tp.size());
+        restore_training(point->state, model.params(), optimizer);
+        restore_loaders(*point, *train_loader, val_loader.get());
+        tokens = point->state.tokens_seen;
+        stability.rolled_back(point->state.step, step + 1);
+        if (metrics_file) metrics_file->rewind(point->state.step);
+        write_metrics({{"step", step + 1}, {"event", "rollback"}, {"to_step", point->state.step}});
+        spdlog::warn("step {}: rolled back to {}; its batch will be skipped", step + 1, point->dir);
+        step = point->state.step - 1;  // the loop's ++step resumes right after the checkpoint
+        continue;
+      }
+      spdlog::warn("step {}: no checkpoint to roll back to yet; update skipped", step + 1);
+    }
+    if (check.verdict != StepVerdict::apply) {
+      spdlog::warn("step {}: update skipped", step + 1);
     } else {
+      stability.applied(step + 1, loss);
       clip_grad_norm(model.params(), grad_norm, tc.max_grad_norm);
       optimizer.step(static_cast<float>(lr));
       data_parallel.gather_parameters();
@@ -388,7 +402,7 @@ TrainSummary Trainer::run() {
           summary.stopped_by, step + 1, summary.checkpoint);
       return summary;
     }
-    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) continue;
+    if (check.verdict != StepVerdict::apply) continue;
     if (tc.eval_interval > 0 && ((step + 1) % tc.eval_interval == 0) && !last) run_eval(step + 1);
     if (tc.analyze_interval > 0 && (step + 1) % tc.analyze_interval == 0 && !last)
       run_analysis(step + 1);
@@ -398,6 +412,15 @@ TrainSummary Trainer::run() {
   run_eval(summary.steps);
   run_analysis(summary.steps);
   save(summary.steps, true);
+  if (root)
+    write_run_outcome(run_dir_,
+                      {{"outcome", "finished"},
+                       {"steps", summary.steps},
+                       {"final_loss", summary.final_loss},
+                       {"final_val_loss", summary.final_val_loss},
+                       {"tokens_per_s", summary.tokens_per_s},
+                       {"parameters", whole_infos.back().offset + whole_infos.back().numel()},
+                       {"time_s", elapsed_before + wall.seconds()}});
   spdlog::info("done: {} steps in {}, checkpoint {}", summary.steps,
                format_duration(elapsed_before + wall.seconds()), summary.checkpoint);
   return summary;

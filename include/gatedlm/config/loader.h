@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gatedlm/config/config.h"
+#include "gatedlm/config/source_tree.h"
 
 namespace gatedlm {
 
@@ -18,6 +19,10 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 // Same, from YAML text (for tests and sweep specs); `name` is used in error locations.
 Config load_config_text(const std::string& yaml_text, const std::string& name,
                         const std::vector<std::string>& overrides = {});
+
+// A merged source tree (see config/source_tree.h) -> validated Config with derived values; what
+// load_config does after reading files and overrides. Sweeps build their trees themselves.
+Config config_from_source(const SourceNode& root, const std::string& source_name);
 
 // The fully resolved config as YAML, in the key layout that load_config reads back to an equal
 // Config. Written to RUN/config.yaml.

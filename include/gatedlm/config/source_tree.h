@@ -56,6 +56,20 @@ SourceNode load_source_text(const std::string& text, const std::string& name);
 // keys they set read "--set:N:COL", N the 1-based index of the override.
 void apply_overrides(SourceNode& root, const std::vector<std::string>& overrides);
 
+// One segment of a dotted key path and where it was written.
+struct KeyPathSegment {
+  std::string name;
+  SourceLocation location;
+};
+
+// A tree for `value` (a map becomes sections), keyed `key`, positions read through `source`.
+SourceNode source_node_from_yaml(const std::string& key, const SourceLocation& key_location,
+                                 const YAML::Node& value, const SourceText& source);
+
+// Lays `leaf` (keyed path.back().name) over the tree at `path`, creating sections on the way,
+// as --set does; a path through a value that is not a section is an InputError at that segment.
+void set_at_path(SourceNode& root, const std::vector<KeyPathSegment>& path, SourceNode leaf);
+
 // Lays `top` over `base`: maps merge key by key, anything else in `top` replaces.
 void merge_source(SourceNode& base, SourceNode top);
 

@@ -1,0 +1,196 @@
+// Sweep specs (expansion, run names, error locations), the stability monitor's verdicts and the
+// TensorBoard record checksum.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gatedlm/core/error.h"
+#include "gatedlm/sweep/spec.h"
+#include "gatedlm/train/stability.h"
+#include "gatedlm/train/tensorboard.h"
+
+namespace gatedlm {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SweepSpecFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("gatedlm_test_sweep_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    write("base.yaml",
+          "model: {hidden_size: 64, num_attention_heads: 4, head_dim: 16}\n"
+          "train: {steps: 10}\n");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text) {
+    const fs::path path = dir_ / name;
+    std::ofstream(path) << text;
+    return path.string();
+  }
+
+  std::string error_of(const std::string& spec) {
+    try {
+      load_sweep_spec(spec);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << "expected an InputError";
+    return "";
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(SweepSpecFiles, VariantsCrossTheGridAndSeeds) {
+  const std::string spec = write("s.yaml",
+                                 "base: base.yaml\n"
+                                 "out_dir: out/here\n"
+                                 "variants:\n"
+                                 "  baseline: {}\n"
+                                 "  g1: {model.attention_gate.position: sdpa}\n"
+                                 "grid:\n"
+                                 "  optimizer.lr: [1.0e-3, 4.0e-3, 1.6e-2]\n"
+                                 "  train.seq_len: [32]\n"
+                                 "seeds: [1, 2]\n");
+  const SweepSpec s = load_sweep_spec(spec);
+  ASSERT_EQ(s.runs.size(), 2u * 3u * 2u);
+  EXPECT_EQ(s.out_dir, "out/here");
+  EXPECT_EQ(s.runs[0].name, "baseline_lr-1.0e-3_seed-1");
+  EXPECT_EQ(s.runs[1].name, "baseline_lr-1.0e-3_seed-2");
+  EXPECT_EQ(s.runs[2].name, "baseline_lr-4.0e-3_seed-1");
+  EXPECT_EQ(s.runs[11].name, "g1_lr-1.6e-2_seed-2");
+  EXPECT_EQ(s.runs[11].dir, "out/here/g1_lr-1.6e-2_seed-2");
+  const Config& c = s.runs[11].config;
+  EXPECT_EQ(c.model.attention_gate.position, GatePosition::sdpa);
+  EXPECT_DOUBLE_EQ(c.optimizer.lr, 1.6e-2);
+  EXPECT_EQ(c.train.seq_len, 32);
+  EXPECT_EQ(c.train.seed, 2u);
+  EXPECT_EQ(c.model.hidden_size, 64);  // from the base
+  EXPECT_EQ(s.runs[0].config.model.attention_gate.position, GatePosition::none);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"model.attention_gate.position", "sdpa"},
+      {"optimizer.lr", "1.6e-2"},
+      {"train.seq_len", "32"},
+      {"train.seed", "2"}};
+  EXPECT_EQ(s.runs[11].overrides, expected);
+}
+
+TEST_F(SweepSpecFiles, DefaultsAndCommandLineOverrides) {
+  const std::string spec =
+      write("plain.yaml", "base: base.yaml\ngrid: {optimizer.lr: [0.001, 0.002]}\n");
+  const SweepSpec s = load_sweep_spec(spec, {"train.steps=3"});
+  ASSERT_EQ(s.runs.size(), 2u);
+  EXPECT_EQ(s.out_dir, "runs/plain");
+  EXPECT_EQ(s.runs[1].name, "lr-0.002");
+  EXPECT_EQ(s.runs[1].config.train.steps, 3);
+  EXPECT_EQ(load_sweep_spec(spec, {}, "elsewhere").runs[0].dir, "elsewhere/lr-0.001");
+}
+
+TEST_F(SweepSpecFiles, BadOverridesPointAtTheSpecLine) {
+  EXPECT_EQ(error_of(write("a.yaml",
+                           "base: base.yaml\n"
+                           "variants:\n"
+                           "  ok: {}\n"
+                           "  bad: {model.hiden_size: 3}\n"))
+                .rfind((dir_ / "a.yaml").string() + ":4:", 0),
+            0u);
+  const std::string type = error_of(write("b.yaml",
+                                          "base: base.yaml\n"
+                                          "grid:\n"
+                                          "  optimizer.lr: [0.001, fast]\n"));
+  EXPECT_EQ(type.rfind((dir_ / "b.yaml").string() + ":3:", 0), 0u) << type;
+  EXPECT_NE(type.find("fast"), std::string::npos) << type;
+  // An impossible shape from an override is a validation error at the override.
+  const std::string shape = error_of(write("c.yaml",
+                                           "base: base.yaml\n"
+                                           "variants:\n"
+                                           "  odd: {model.num_key_value_heads: 3}\n"));
+  EXPECT_EQ(shape.rfind((dir_ / "c.yaml").string() + ":3:", 0), 0u) << shape;
+  EXPECT_NE(error_of(write("d.yaml",
+                           "base: base.yaml\nvariants: {a: {}}\ngrid: {train.seed: [1]}\n"
+                           "seeds: [1]\nslurm: {nodes: many}\n"))
+                .find("d.yaml:5:"),
+            std::string::npos);
+  EXPECT_NE(error_of(write("e.yaml", "base: base.yaml\ngrid: {optimizer.lr: 0.1}\n"))
+                .find("expected a non-empty list"),
+            std::string::npos);
+}
+
+TEST_F(SweepSpecFiles, ShippedSpecsExpand) {
+  const std::string dir = std::string(GATEDLM_SOURCE_DIR) + "/configs/sweeps/";
+  EXPECT_EQ(load_sweep_spec(dir + "gating-ablation.yaml").runs.size(), 19u);
+  const SweepSpec lr = load_sweep_spec(dir + "lr-stability.yaml");
+  EXPECT_GE(lr.runs.size(), 10u);
+  EXPECT_GE(load_sweep_spec(dir + "gating-ablation-dense-1.7b.yaml").runs.size(), 10u);
+  EXPECT_GE(load_sweep_spec(dir + "gating-ablation-moe-15b.yaml").runs.size(), 10u);
+}
+
+TEST(SpikeDetector, FlagsOutliersOnlyOnceTheWindowIsFull) {
+  SpikeDetector d(3.0, 10);
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_FALSE(d.is_spike(100.0));  // the window is not full yet
+    d.add(i + 1, 2.0 + 0.01 * (i % 3));
+  }
+  d.add(10, 2.0);
+  EXPECT_TRUE(d.is_spike(3.0));
+  EXPECT_FALSE(d.is_spike(2.01));
+  EXPECT_FALSE(d.is_spike(1.0));  // only upward spikes
+  d.forget_after(5);
+  EXPECT_FALSE(d.zscore(3.0).has_value());  // 5 losses left in a window of 10
+  SpikeDetector off(0.0, 2);
+  off.add(1, 1.0);
+  off.add(2, 1.1);
+  EXPECT_FALSE(off.is_spike(1000.0));
+}
+
+TEST(StabilityMonitor, VerdictsFollowThePolicies) {
+  StabilityConfig config;
+  config.spike_zscore = 3.0;
+  config.spike_window = 4;
+  for (auto [policy, verdict] : {std::pair{SpikePolicy::none, StepVerdict::apply},
+                                 {SpikePolicy::skip, StepVerdict::skip},
+                                 {SpikePolicy::rollback, StepVerdict::rollback}}) {
+    config.on_spike = policy;
+    StabilityMonitor m(config);
+    for (int s = 1; s <= 4; ++s) {
+      EXPECT_EQ(m.check(s, 2.0 + 0.01 * s, 1.0).verdict, StepVerdict::apply);
+      m.applied(s, 2.0 + 0.01 * s);
+    }
+    const StepCheck spike = m.check(5, 5.0, 1.0);
+    EXPECT_EQ(spike.verdict, verdict);
+    EXPECT_EQ(spike.event["event"], "spike");
+    EXPECT_EQ(spike.event["step"], 5);
+  }
+  for (auto [policy, verdict] : {std::pair{NonFinitePolicy::skip, StepVerdict::skip},
+                                 {NonFinitePolicy::rollback, StepVerdict::rollback},
+                                 {NonFinitePolicy::stop, StepVerdict::stop}}) {
+    config.on_nonfinite = policy;
+    StabilityMonitor m(config);
+    EXPECT_EQ(m.check(1, NAN, 1.0).verdict, verdict);
+    EXPECT_EQ(m.check(1, 2.0, INFINITY).event["event"], "nonfinite");
+  }
+  StabilityMonitor m(config);
+  EXPECT_EQ(m.batches_to_skip(7), 0);
+  m.rolled_back(4, 7);
+  m.rolled_back(4, 7);
+  EXPECT_EQ(m.batches_to_skip(7), 2);
+}
+
+TEST(TensorBoard, Crc32cMatchesTheStandardCheckValue) {
+  EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);  // CRC-32C (Castagnoli) check value
+  const uint32_t crc = crc32c("", 0);
+  EXPECT_EQ(masked_crc32c("", 0), ((crc >> 15) | (crc << 17)) + 0xa282ead8u);
+}
+
+}  // namespace
+}  // namespace gatedlm
