@@ -18,6 +18,7 @@
 #include "gatedlm/optim/adamw.h"
 #include "gatedlm/optim/schedule.h"
 #include "gatedlm/train/evaluate.h"
+#include "gatedlm/train/fault_injection.h"
 #include "gatedlm/train/metrics.h"
 #include "gatedlm/train/progress.h"
 #include "gatedlm/train/signals.h"
@@ -230,6 +231,7 @@ TrainSummary Trainer::run() {
     }
   };
 
+  const FaultInjection faults = FaultInjection::from_environment();
   TokenBatch batch;
   int64_t window_tokens = 0;
   double loss_sum_window = 0.0;
@@ -243,6 +245,7 @@ TrainSummary Trainer::run() {
                                      batch.seq_len, 1.0f / static_cast<float>(tc.grad_accum_steps));
     }
     loss /= static_cast<double>(tc.grad_accum_steps);
+    loss = faults.apply(step + 1, loss, model.params());
     const double grad_norm = global_grad_norm(model.params());
     const double lr = learning_rate(config_.scheduler, config_.optimizer.lr, step, tc.steps);
     const bool last = step + 1 == tc.steps;

@@ -58,8 +58,8 @@ def train_args(data, steps, **overrides):
     return args
 
 
-def run(args, check_rc=0, **kwargs):
-    result = subprocess.run(args, env=ENV, capture_output=True, text=True, **kwargs)
+def run(args, check_rc=0, env=ENV, **kwargs):
+    result = subprocess.run(args, env=env, capture_output=True, text=True, **kwargs)
     result.output = result.stdout + result.stderr  # logs go to stdout, errors to stderr
     if check_rc is not None and result.returncode != check_rc:
         sys.stderr.write(result.stdout + result.stderr)
