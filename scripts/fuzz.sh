@@ -47,6 +47,19 @@ if ((build)); then
   cmake --build "$build_dir" --parallel "${GATEDLM_BUILD_JOBS:-$(nproc)}" --target "${targets[@]}"
 fi
 
+pulse=$'^#([0-9]+)\t(pulse|DONE).*exec/s: ([0-9]+)'
+progress() {
+  local line runs rate eta
+  while IFS= read -r line; do
+    [[ $line =~ $pulse ]] || continue
+    runs=${BASH_REMATCH[1]} rate=${BASH_REMATCH[3]} eta=""
+    if [[ ${limit[0]} == -runs=* ]] && ((rate > 0)); then
+      eta=", ETA $(((${limit[0]#-runs=} - runs) / rate)) s"
+    fi
+    echo "$1: $runs runs, $rate runs/s, $(($(date +%s) - $2)) s$eta"
+  done
+}
+
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$build_dir/fuzz/artifacts"
 failed=0
@@ -58,24 +71,21 @@ for target in "${targets[@]}"; do
   echo "$target: fuzzing for $limit_text (log $log)"
   start=$(date +%s)
   set +e
-  # Progress: libFuzzer's pulse lines, as runs so far and runs per second.
+  # Progress: libFuzzer's pulse lines, as runs so far, runs per second and (for --runs) ETA.
   "$build_dir/fuzz/$target" "${limit[@]}" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$build_dir/fuzz/artifacts/$name-" "$corpus" \
-    "$source_dir/tests/fuzz/corpus/$name" 2>&1 | tee "$log" |
-    awk -v t="$target" -v start="$start" '/^#[0-9]+\t(pulse|DONE)/ {
-      runs = substr($1, 2); for (i = 1; i <= NF; i++) if ($i == "exec/s:") rate = $(i + 1)
-      printf "%s: %d runs, %s runs/s, %d s\n", t, runs, rate, systime() - start; fflush() }'
+    "$source_dir/tests/fuzz/corpus/$name" 2>&1 | tee "$log" | progress "$target" "$start"
   status=${PIPESTATUS[0]}
   set -e
-  runs=$(sed -n 's/^stat::number_of_executed_units: //p' "$log" | tail -1)
+  total_runs=$(sed -n 's/^stat::number_of_executed_units: //p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   seconds=$(($(date +%s) - start))
   if ((status != 0)); then
     failed=1
     grep -E "^(==[0-9]+==ERROR|SUMMARY|fuzz:|artifact_prefix|Test unit written)" "$log" | head -20 >&2
-    echo "$target: FAILED (exit $status) after ${runs:-?} runs; see $log" >&2
+    echo "$target: FAILED (exit $status) after ${total_runs:-?} runs; see $log" >&2
   else
-    echo "$target: ${runs:-?} runs in $seconds s (${rate:-?} runs/s), 0 crashes"
+    echo "$target: ${total_runs:-?} runs in $seconds s (${rate:-?} runs/s), 0 crashes"
   fi
 done
 exit $failed

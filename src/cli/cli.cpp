@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <vector>
 
@@ -24,6 +25,8 @@ void apply_threads(int threads) { set_cpu_threads(threads > 0 ? threads : defaul
 }  // namespace cli
 
 int run_cli(int argc, char** argv) {
+  // A write past `ulimit -f` then fails with EFBIG and is reported (exit 1), for every command.
+  std::signal(SIGXFSZ, SIG_IGN);
   spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
   CLI::App app{"gatedlm: pretraining dense and MoE transformers with gated attention"};
   app.require_subcommand(1);

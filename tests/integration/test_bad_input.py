@@ -1,11 +1,13 @@
 """The bad-input matrix of docs/reliability.md through the real CLI, for the rows the config and
 checkpoint tests do not already cover: data (a missing glob, a wrong shard magic, a truncated
-shard, a token >= vocab), tokenizers (a malformed file, invalid UTF-8 in the file and in the text)
-and an unwritable run directory. Bad input is exit 2, a failure to write exit 1, each with one line
-on stderr that names the file; never a signal."""
+shard, a token >= vocab), tokenizers (a malformed file, invalid UTF-8 in the file and in the
+text), an unwritable run directory and a full disk under `prepare`. Bad input is exit 2, a
+failure to write exit 1, each with one line on stderr that names the file; never a signal."""
 import json
 import os
+import resource
 import struct
+import subprocess
 
 from common import Checks, SOURCE_DIR, run, temp_dir, write_shard
 
@@ -136,6 +138,19 @@ with open(os.path.join(truncated_merges_dir, "merges.txt"), "w") as f:
     f.write(merges + byte_level(b"q") + "\n")
 expect("merges.txt line without a pair", prepare(truncated_merges_dir, "merges"), 2,
        os.path.join(truncated_merges_dir, "merges.txt"), "line 4")
+
+# ---- a full disk: `ulimit -f` while prepare writes its shards ----
+big_text = path("big.txt")
+with open(big_text, "wb") as f:
+    f.write(bytes(range(32, 127)) * 100)  # 9500 bytes: a 19 kB uint16 shard
+limited = path("limited")
+proc = subprocess.run([os.environ["GATEDLM"], "prepare", "--input", big_text, "--out", limited,
+                       "--val-fraction", "0"], capture_output=True, text=True,
+                      preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE,
+                                                            (4096, resource.RLIM_INFINITY)))
+expect("disk full during prepare", proc, 1, "File too large")
+checks.check(os.listdir(limited) == [], f"disk full during prepare: nothing left in {limited}: "
+             f"{os.listdir(limited)}")
 
 # ---- the run directory ----
 blocker = path("a-file")
