@@ -9,6 +9,7 @@ packages=(
   libopenblas-dev libopenmpi-dev openmpi-bin libgtest-dev
   nlohmann-json3-dev libxxhash-dev libcli11-dev libpcre2-dev libutf8proc-dev
   libsentencepiece-dev
+  clang-14 libclang-rt-14-dev
   python3-torch python3-numpy python3-h5py python3-matplotlib python3-yaml
   slurm-wlm munge  # the sweep's Slurm test starts its own single-node cluster (docs/sweeps.md)
 )

@@ -72,7 +72,7 @@ std::vector<T> get(const H5File& f, const std::string& name, Shape* shape = null
   const std::string problem = checksum_problem(f, name, bytes.data(), bytes.size());
   if (!problem.empty()) throw CheckpointCorrupt(f.path() + ": dataset '" + name + "': " + problem);
   std::vector<T> out(bytes.size() / sizeof(T));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));  // empty: null
   if (shape) *shape = info.shape;
   return out;
 }

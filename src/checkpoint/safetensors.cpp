@@ -140,7 +140,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw bad("offset 8: header is not valid JSON: " + std::string(e.what()));
   }
   if (!header.is_object()) throw bad("offset 8: header is not a JSON object");

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <vector>
 
@@ -30,6 +31,8 @@ void add_device_option(CLI::App& cmd, std::string& device) {
 }  // namespace cli
 
 int run_cli(int argc, char** argv) {
+  // A write past `ulimit -f` then fails with EFBIG and is reported (exit 1), for every command.
+  std::signal(SIGXFSZ, SIG_IGN);
   spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
   CLI::App app{"gatedlm: pretraining dense and MoE transformers with gated attention"};
   app.require_subcommand(1);

@@ -26,7 +26,7 @@ nlohmann::json read_json(const fs::path& path) {
   if (!in) throw InputError(path.string() + ": cannot open");
   try {
     return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw InputError(path.string() + ": not valid JSON: " + e.what());
   }
 }

@@ -149,6 +149,15 @@ void write_shard(const std::string& path, std::span<const int32_t> tokens, bool 
 
   // Written next to the target and renamed, so a reader never sees half a shard.
   const std::string temp_path = path + ".tmp";
+  // A failed write (disk full, `ulimit -f`) leaves no partial temp file behind. Declared before
+  // `file`, so the file is closed first.
+  struct RemoveUnlessRenamed {
+    const std::string& path;
+    bool renamed = false;
+    ~RemoveUnlessRenamed() {
+      if (!renamed) std::remove(path.c_str());
+    }
+  } cleanup{temp_path};
   FilePtr file(std::fopen(temp_path.c_str(), "wb"));
   if (!file) {
     throw RuntimeFailure(fmt::format("{}: cannot write ({})", temp_path, std::strerror(errno)));
@@ -187,6 +196,7 @@ void write_shard(const std::string& path, std::span<const int32_t> tokens, bool 
   if (ec) {
     throw RuntimeFailure(fmt::format("{}: cannot rename into place ({})", path, ec.message()));
   }
+  cleanup.renamed = true;
 }
 
 }  // namespace gatedlm

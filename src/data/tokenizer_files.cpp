@@ -51,15 +51,18 @@ int utf8_next(std::string_view s, size_t i, uint32_t& cp) {
   return len;
 }
 
-// Byte-level spelling -> raw bytes; false when a character is not a byte-level one.
-bool byte_level_to_bytes(std::string_view s, std::string& out, uint32_t& bad) {
+// Byte-level spelling -> raw bytes; false when a character is not a byte-level one, with `why`
+// naming it (or the byte that is not UTF-8 at all).
+bool byte_level_to_bytes(std::string_view s, std::string& out, std::string& why) {
   out.clear();
   const auto& table = unicode_to_byte();
   for (size_t i = 0; i < s.size();) {
     uint32_t cp = 0;
     const int n = utf8_next(s, i, cp);
     if (n == 0 || cp >= table.size() || table[cp] < 0) {
-      bad = n == 0 ? static_cast<unsigned char>(s[i]) : cp;
+      why = n == 0
+                ? fmt::format("byte 0x{:02X} is not valid UTF-8", static_cast<unsigned char>(s[i]))
+                : fmt::format("U+{:04X} is not a byte-level character", cp);
       return false;
     }
     out.push_back(static_cast<char>(table[cp]));
@@ -211,10 +214,8 @@ class FlatJsonParser {
         const size_t at = pos_;
         std::string key = string();
         std::string bytes;
-        uint32_t bad = 0;
-        if (!byte_level_to_bytes(key, bytes, bad)) {
-          fail(at, fmt::format("a byte-level token, U+{:04X} is not a byte-level character", bad));
-        }
+        std::string why;
+        if (!byte_level_to_bytes(key, bytes, why)) fail(at, "a byte-level token, " + why);
         expect(':', "':' after the token");
         ws();
         const size_t id_at = pos_;
@@ -247,9 +248,9 @@ class MergeResolver {
                           const std::string& where) const {
     const int32_t l = lookup(left, where), r = lookup(right, where);
     std::string joined, a, b;
-    uint32_t bad = 0;
-    byte_level_to_bytes(left, a, bad);
-    byte_level_to_bytes(right, b, bad);
+    std::string why;  // lookup() above has checked both
+    byte_level_to_bytes(left, a, why);
+    byte_level_to_bytes(right, b, why);
     joined = a + b;
     const auto it = ids_.find(joined);
     if (it == ids_.end()) {
@@ -262,11 +263,9 @@ class MergeResolver {
  private:
   int32_t lookup(std::string_view tok, const std::string& where) const {
     std::string bytes;
-    uint32_t bad = 0;
-    if (!byte_level_to_bytes(tok, bytes, bad)) {
-      throw InputError(fmt::format(
-          "{}: expected byte-level tokens, U+{:04X} is not a byte-level character", where, bad));
-    }
+    std::string why;
+    if (!byte_level_to_bytes(tok, bytes, why))
+      throw InputError(fmt::format("{}: expected byte-level tokens, {}", where, why));
     const auto it = ids_.find(bytes);
     if (it == ids_.end()) {
       throw InputError(fmt::format("{}: expected \"{}\" in the vocabulary", where, tok));
@@ -426,6 +425,8 @@ BpeModel parse_hf_tokenizer_json(std::string_view text, const std::string& name)
     // nlohmann's byte is 1-based and points just past the offending character.
     throw InputError(fmt::format("{}: offset {}: expected valid JSON ({})", name,
                                  e.byte > 0 ? e.byte - 1 : 0, e.what()));
+  } catch (const json::out_of_range& e) {  // a number too large for a double (1e999)
+    throw InputError(fmt::format("{}: expected valid JSON ({})", name, e.what()));
   }
   BpeModel m;
   m.source = name;
@@ -452,11 +453,8 @@ BpeModel parse_hf_tokenizer_json(std::string_view text, const std::string& name)
       json_fail(name, where, "a non-negative integer id below 2^31");
     }
     std::string bytes;
-    uint32_t bad = 0;
-    if (!byte_level_to_bytes(key, bytes, bad)) {
-      json_fail(name, where,
-                fmt::format("a byte-level token, U+{:04X} is not a byte-level character", bad));
-    }
+    std::string why;
+    if (!byte_level_to_bytes(key, bytes, why)) json_fail(name, where, "a byte-level token, " + why);
     const auto id = value.get<int32_t>();
     if (!ids.insert(id).second) json_fail(name, where, fmt::format("a unique id, {} repeats", id));
     m.tokens.emplace_back(std::move(bytes), id);

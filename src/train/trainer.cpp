@@ -21,6 +21,7 @@
 #include "gatedlm/optim/adamw.h"
 #include "gatedlm/optim/schedule.h"
 #include "gatedlm/train/evaluate.h"
+#include "gatedlm/train/fault_injection.h"
 #include "gatedlm/train/metrics.h"
 #include "gatedlm/train/progress.h"
 #include "gatedlm/train/routing_metrics.h"
@@ -281,6 +282,7 @@ TrainSummary Trainer::run() {
     }
   };
 
+  const FaultInjection faults = FaultInjection::from_environment();
   TokenBatch batch;
   ModelAnalysis routing;  // MoE routing over the log window
   routing.reset(config_.model.num_hidden_layers, false);
@@ -305,6 +307,7 @@ TrainSummary Trainer::run() {
     }
     loss = data_parallel.mean(loss / static_cast<double>(tc.grad_accum_steps));
     data_parallel.reduce_gradients();
+    loss = faults.apply(step + 1, loss, model.params());
     const double grad_norm = data_parallel.grad_norm();
     const double lr = learning_rate(config_.scheduler, config_.optimizer.lr, step, tc.steps);
     const bool last = step + 1 == tc.steps;

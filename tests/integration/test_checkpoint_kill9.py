@@ -14,7 +14,7 @@ import time
 from checkpoint_util import (ENV, complete_steps, latest_dir, loss_texts, make_shard, train,
                              train_args, verify, work_dir)
 
-ROUNDS = 22
+ROUNDS = 50  # docs/reliability.md: kill -9 at random points during saves, 50 times
 # A large vocabulary (a 12 MB checkpoint for little compute per step), so saves take most of the
 # time.
 BIGGER = {"model__vocab_size": 16384}

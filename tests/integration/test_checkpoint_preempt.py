@@ -1,6 +1,7 @@
 """Preemption: SIGTERM, SIGINT and SIGUSR1 finish the current step, write a checkpoint, log it
 and exit 0; rerunning the same command resumes, and the run's losses and final parameters equal
-an uninterrupted run's bit for bit (cosine schedule). A second SIGINT aborts at once."""
+an uninterrupted run's bit for bit (cosine schedule). SIGTERM in the middle of a save lets it
+finish. A second SIGINT aborts at once."""
 import os
 import shutil
 import signal
@@ -72,6 +73,29 @@ def main():
         stopped = max(loss_texts(run_dir))
         assert os.path.basename(latest_dir(run_dir)) == f"step_{stopped:08d}", output
         verify(run_dir)
+
+        # SIGTERM while a save is being written (a checkpoint every step of a model with a large
+        # vocabulary, so saves take most of the time; the signal goes the moment a save's
+        # hidden directory appears): that save completes, the stop checkpoint follows, and
+        # nothing half-written is left.
+        run_dir = os.path.join(tmp, "during_save")
+        proc = start(run_dir, data, steps=100000, checkpoint__interval=1, checkpoint__keep_last=2,
+                     train__log_interval=50, model__vocab_size=16384)
+        root = os.path.join(run_dir, "checkpoints")
+        deadline = time.time() + 120
+        while not (os.path.isdir(root) and any(n.startswith(".") and n != ".latest.tmp"
+                                               for n in os.listdir(root))):
+            assert proc.poll() is None and time.time() < deadline, proc.stdout.read()
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"exit {proc.returncode}\n{output}"
+        assert "SIGTERM received: stopped after step" in output, output
+        latest = latest_dir(run_dir)
+        assert output.split("SIGTERM received: stopped after step ")[1].split()[0] == \
+            str(int(os.path.basename(latest)[5:])), output
+        verify(run_dir)
+        assert not [n for n in os.listdir(root) if n.startswith(".")], os.listdir(root)
 
         # A second SIGINT aborts without waiting for the step to end (long steps here, so that
         # the second signal lands within the step the first one let finish).

@@ -259,6 +259,8 @@ TEST(BpeTokenizer, MalformedVocabularyFilesAreInputErrors) {
   EXPECT_EQ(error_of(load("{\"\\u4e00\": 1}", merges)),
             "encoder.json: offset 1: expected a byte-level token, U+4E00 is not a byte-level "
             "character");
+  EXPECT_EQ(error_of(load("{\"a\xFF\": 1}", merges)),
+            "encoder.json: offset 1: expected a byte-level token, byte 0xFF is not valid UTF-8");
   EXPECT_EQ(error_of(load("{\"a\": 1}", "")),
             "encoder.json: expected a vocabulary entry for every byte, byte 0x00 has none");
   EXPECT_EQ(error_of(load(vocab, "#version: 0.2\nh e\nhe\n")),
@@ -330,6 +332,9 @@ TEST(BpeTokenizer, HfTokenizerJsonWithAddedTokensAndNfc) {
             "\"content\": non-empty string}");
   EXPECT_EQ(error_of([] { parse_hf_tokenizer_json("{\"model\": [1,", "t.json"); }).substr(0, 43),
             "t.json: offset 13: expected valid JSON ([js");
+  // A number beyond double range is nlohmann's out_of_range, not a parse_error (fuzz finding).
+  EXPECT_EQ(error_of([] { parse_hf_tokenizer_json("{\"model\": 1e999}", "t.json"); }).substr(0, 30),
+            "t.json: expected valid JSON ([");
 }
 
 TEST(BpeTokenizer, LoadTokenizerSpecs) {

@@ -140,6 +140,17 @@ TEST_F(CheckpointTest, FileRoundTripsEveryPart) {
     EXPECT_EQ(c.problem, "") << c.dataset;
 }
 
+// Found by fuzz_checkpoint: an empty tensor read back memcpy'd from a null pointer (UBSan).
+TEST_F(CheckpointTest, EmptyTensorRoundTrips) {
+  CheckpointState in = make_state(3);
+  in.tensors.push_back({"model.layers.0.empty", {0, 3}, 15});
+  write_checkpoint_file(file("model.h5"), in);
+  const std::vector<ParamInfo> infos = infos_of(in);
+  const CheckpointState out = read_checkpoint_file(file("model.h5"), &infos);
+  EXPECT_EQ(out.params, in.params);
+  EXPECT_EQ(out.tensors.back().shape, (Shape{0, 3}));
+}
+
 TEST_F(CheckpointTest, FlippedDataByteIsCorruptionNamingFileAndDataset) {
   write_checkpoint_file(file("model.h5"), make_state(3));
   int64_t offset = -1;
