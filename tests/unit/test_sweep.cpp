@@ -128,7 +128,8 @@ TEST_F(SweepSpecFiles, BadOverridesPointAtTheSpecLine) {
 
 TEST_F(SweepSpecFiles, ShippedSpecsExpand) {
   const std::string dir = std::string(GATEDLM_SOURCE_DIR) + "/configs/sweeps/";
-  EXPECT_EQ(load_sweep_spec(dir + "gating-ablation.yaml").runs.size(), 19u);
+  // The facts file's 20 rows, row 4 ("+4 experts") included now that MoE trains.
+  EXPECT_EQ(load_sweep_spec(dir + "gating-ablation.yaml").runs.size(), 20u);
   const SweepSpec lr = load_sweep_spec(dir + "lr-stability.yaml");
   EXPECT_GE(lr.runs.size(), 10u);
   EXPECT_GE(load_sweep_spec(dir + "gating-ablation-dense-1.7b.yaml").runs.size(), 10u);
