@@ -40,6 +40,7 @@ void train_sentencepiece(const TokenizerTrainOptions& options) {
       {"vocab_size", std::to_string(options.vocab_size)},
       {"byte_fallback", "true"},
       {"character_coverage", "0.9995"},
+      {"hard_vocab_limit", "false"},  // vocab_size is a maximum: small corpora may give fewer
       {"num_threads", std::to_string(std::max(1, options.threads))},
       {"minloglevel", "1"},  // warnings and errors only
   };

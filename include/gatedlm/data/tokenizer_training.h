@@ -17,7 +17,8 @@ struct TokenizerTrainOptions {
   int threads = 1;
 };
 
-// Ids: 0 <unk>, 1 <s> (BOS), 2 </s> (EOS), then the pieces; byte fallback is on, so any UTF-8
+// At most vocab_size pieces (fewer when the corpus cannot fill them). Ids: 0 <unk>, 1 <s>
+// (BOS), 2 </s> (EOS), then the pieces; byte fallback is on, so any UTF-8
 // text encodes without <unk>. InputError for a bad type, a missing input, an --out that does not
 // end in .model, or what the library rejects (e.g. a vocab_size too large for the corpus).
 void train_sentencepiece(const TokenizerTrainOptions& options);
