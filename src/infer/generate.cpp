@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <stdexcept>
 
@@ -71,6 +72,13 @@ std::vector<int32_t> generate(Transformer& model, std::span<const int32_t> promp
     }
   }
   return out;
+}
+
+std::string printable_utf8(std::string_view text) {
+  const nlohmann::json as_json = std::string(text);
+  return nlohmann::json::parse(
+             as_json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+      .get<std::string>();
 }
 
 std::string continue_text(Transformer& model, const Tokenizer& tokenizer, std::string_view prompt,

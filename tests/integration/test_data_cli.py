@@ -1,6 +1,7 @@
 """The data pipeline through the CLI: Megatron MMIDIDX input written with numpy (from the format
 spec), the bad-input matrix (exit 2, one line naming the file and the byte offset), `tokenizer
 train` -> `prepare` -> `train` -> `generate`."""
+import json
 import os
 import struct
 
@@ -134,6 +135,16 @@ checks.check(proc.returncode == 0, f"prepare with the trained model: exit {proc.
 run_dir = os.path.join(work, "spm-run")
 proc = run(["train", CONFIG, "--run-dir", run_dir, "--set", f"data.train={shards}/train-*.bin", "--set", "model.vocab_size=600"] + TINY, check=False)
 checks.check(proc.returncode == 0, f"train on the trained tokenizer's shards: exit {proc.returncode} {proc.stderr[-300:]!r}")
+# train.sample_interval logs continuations of train.sample_prompt through the same decoder.
+sample_dir = os.path.join(work, "spm-samples")
+proc = run(["train", CONFIG, "--run-dir", sample_dir, "--set", f"data.train={shards}/train-*.bin", "--set", "model.vocab_size=600",
+            "--set", "train.sample_interval=2", "--set", "train.sample_prompt=The loader", "--set", f"data.tokenizer={spm}"] + TINY, check=False)
+samples = [json.loads(l) for l in open(os.path.join(sample_dir, "metrics.jsonl")) if '"sample"' in l] if proc.returncode == 0 else []
+checks.check([s["step"] for s in samples] == [2, 4] and all(s["sample"].startswith("The loader") for s in samples),
+             f"train.sample_interval=2 logs samples at steps 2 and 4: {samples!r} {proc.stderr[-300:]!r}")
+expect_input_error("sample_interval without data.tokenizer",
+                   run(["train", CONFIG, "--run-dir", os.path.join(work, "no-tok"), "--set", "train.sample_interval=2"] + TINY, check=False),
+                   "train.sample_interval needs data.tokenizer")
 prompt = "The loader reads"
 greedy = ["generate", "--checkpoint", run_dir, "--tokenizer", spm, "--prompt", prompt, "--max-new-tokens", "12", "--temperature", "0"]
 first, second = run(greedy, check=False), run(greedy, check=False)

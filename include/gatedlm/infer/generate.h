@@ -34,6 +34,10 @@ std::vector<int32_t> generate(Transformer& model, std::span<const int32_t> promp
 std::string continue_text(Transformer& model, const Tokenizer& tokenizer, std::string_view prompt,
                           SamplingOptions options);
 
+// `text` with every invalid UTF-8 sequence replaced by U+FFFD, for logs and JSON (a sampled
+// byte-level continuation may stop inside a character).
+std::string printable_utf8(std::string_view text);
+
 // Picks the next token from host logits [vocab] (exposed for tests).
 int32_t sample_token(std::span<const float> logits, const SamplingOptions& options, Rng& rng);
 
