@@ -214,6 +214,7 @@ void write_checkpoint_file(const std::string& path, const CheckpointState& s) {
   for (const auto& [name, loader] : s.loaders) {
     const std::string group = "data/" + name + "/";
     put(f, group + "rng", {4}, loader.rng.data());
+    put_scalar<int64_t>(f, group + "epoch", loader.epoch);
     put_scalar<int64_t>(f, group + "cursor", loader.cursor);
     put_scalar<int64_t>(f, group + "batches_served", loader.batches_served);
   }
@@ -272,6 +273,7 @@ CheckpointState read_checkpoint_file(const std::string& path,
       const std::string group = "data/" + name + "/";
       LoaderState loader;
       loader.rng = get_rng(*f, group + "rng");
+      if (f->has(group + "epoch")) loader.epoch = get_scalar<int64_t>(*f, group + "epoch");
       loader.cursor = get_scalar<int64_t>(*f, group + "cursor");
       loader.batches_served = get_scalar<int64_t>(*f, group + "batches_served");
       s.loaders.emplace_back(name, loader);

@@ -43,7 +43,8 @@ int run_cli(int argc, char** argv) {
       cli::add_prepare_command(app),    cli::add_oracle_dump_command(app),
       cli::add_checkpoint_command(app), cli::add_export_command(app),
       cli::add_import_command(app),     cli::add_sweep_command(app),
-      cli::add_report_command(app)};
+      cli::add_report_command(app),     cli::add_generate_command(app),
+      cli::add_tokenizer_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

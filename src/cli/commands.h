@@ -25,6 +25,8 @@ Command add_export_command(CLI::App& app);
 Command add_import_command(CLI::App& app);
 Command add_sweep_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
+Command add_generate_command(CLI::App& app);
+Command add_tokenizer_command(CLI::App& app);
 
 // --threads N (0 = default_cpu_threads()) applied to OpenMP and OpenBLAS.
 void add_threads_option(CLI::App& cmd, int& threads);

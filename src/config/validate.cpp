@@ -183,6 +183,12 @@ void validate_config(const Config& config, const std::string& where) {
   check.at_least("train.eval_interval", train.eval_interval, 0);
   check.at_least("train.eval_batches", train.eval_batches, 1);
   check.at_least("train.analyze_interval", train.analyze_interval, 0);
+  check.at_least("train.sample_interval", train.sample_interval, 0);
+  if (train.sample_interval > 0 && config.data.tokenizer.empty()) {
+    check.fail("train.sample_interval",
+               "train.sample_interval needs data.tokenizer (the tokenizer the shards were "
+               "prepared with)");
+  }
 
   const OptimizerConfig& optimizer = config.optimizer;
   if (optimizer.type != "adamw") {

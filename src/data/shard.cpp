@@ -22,10 +22,6 @@ uint32_t load_le32(const unsigned char* p) {
          static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
 }
 
-uint16_t load_le16(const unsigned char* p) {
-  return static_cast<uint16_t>(p[0] | static_cast<unsigned>(p[1]) << 8);
-}
-
 void store_le32(unsigned char* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
 }
@@ -44,41 +40,20 @@ struct FileCloser {
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
-std::vector<unsigned char> read_whole_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    throw InputError(fmt::format("{}: expected a shard file, found a directory", path));
-  }
-  FilePtr file(std::fopen(path.c_str(), "rb"));
-  if (!file) {
-    throw InputError(
-        fmt::format("{}: expected a readable shard file ({})", path, std::strerror(errno)));
-  }
-  std::vector<unsigned char> bytes;
-  unsigned char chunk[1 << 16];
-  size_t got = 0;
-  while ((got = std::fread(chunk, 1, sizeof(chunk), file.get())) > 0) {
-    bytes.insert(bytes.end(), chunk, chunk + got);
-  }
-  if (std::ferror(file.get())) {
-    throw RuntimeFailure(fmt::format("{}: read failed ({})", path, std::strerror(errno)));
-  }
-  return bytes;
-}
-
 }  // namespace
 
-Shard read_shard(const std::string& path, int64_t vocab_size) {
-  const std::vector<unsigned char> bytes = read_whole_file(path);
-  const int64_t file_bytes = static_cast<int64_t>(bytes.size());
+TokenStream open_shard_stream(const std::string& path) {
+  auto file = std::make_shared<const MappedFile>(path, "shard file");
+  const int64_t file_bytes = file->size();
   if (file_bytes < kShardHeaderBytes) {
     fail_at(path, 0,
             fmt::format("expected a {}-byte shard header, file has {} bytes", kShardHeaderBytes,
                         file_bytes));
   }
-  const auto magic = static_cast<int32_t>(load_le32(bytes.data()));
-  const auto version = static_cast<int32_t>(load_le32(bytes.data() + 4));
-  const auto count = static_cast<int32_t>(load_le32(bytes.data() + 8));
+  const unsigned char* bytes = file->data();
+  const auto magic = static_cast<int32_t>(load_le32(bytes));
+  const auto version = static_cast<int32_t>(load_le32(bytes + 4));
+  const auto count = static_cast<int32_t>(load_le32(bytes + 8));
   if (magic != kShardMagicU16 && magic != kShardMagicU32) {
     fail_at(
         path, 0,
@@ -94,42 +69,30 @@ Shard read_shard(const std::string& path, int64_t vocab_size) {
   if (count < 0) {
     fail_at(path, 8, fmt::format("expected a non-negative token count, found {}", count));
   }
-
-  Shard shard;
-  shard.path = path;
-  shard.token_bytes = wide ? 4 : 2;
+  TokenStream stream;
+  stream.type = wide ? TokenType::u32 : TokenType::u16;
   const int64_t data_bytes = file_bytes - kShardHeaderBytes;
-  const int64_t expected_bytes = static_cast<int64_t>(count) * shard.token_bytes;
+  const int64_t expected_bytes = static_cast<int64_t>(count) * token_type_bytes(stream.type);
   if (data_bytes != expected_bytes) {
     // The offset is where the file first disagrees with the header: its end, or the extra bytes.
     fail_at(path, kShardHeaderBytes + std::min(data_bytes, expected_bytes),
             fmt::format("expected {} tokens ({} bytes) after the header, found {} bytes", count,
                         expected_bytes, data_bytes));
   }
+  stream.file = std::move(file);
+  stream.data_offset = kShardHeaderBytes;
+  stream.count = count;
+  return stream;
+}
 
-  shard.tokens.resize(count);
-  const unsigned char* data = bytes.data() + kShardHeaderBytes;
-  if (wide) {
-    for (int64_t i = 0; i < count; ++i) {
-      const uint32_t token = load_le32(data + 4 * i);
-      if (token > static_cast<uint32_t>(std::numeric_limits<int32_t>::max())) {
-        fail_at(path, kShardHeaderBytes + 4 * i,
-                fmt::format("expected a token below 2^31, found {}", token));
-      }
-      shard.tokens[i] = static_cast<int32_t>(token);
-    }
-  } else {
-    for (int64_t i = 0; i < count; ++i) shard.tokens[i] = load_le16(data + 2 * i);
-  }
-
-  if (vocab_size > 0) {
-    const auto bad = std::find_if(shard.tokens.begin(), shard.tokens.end(),
-                                  [&](int32_t token) { return token >= vocab_size; });
-    if (bad != shard.tokens.end()) {
-      fail_at(path, kShardHeaderBytes + (bad - shard.tokens.begin()) * shard.token_bytes,
-              fmt::format("expected a token below vocab_size {}, found {}", vocab_size, *bad));
-    }
-  }
+Shard read_shard(const std::string& path, int64_t vocab_size) {
+  const TokenStream stream = open_shard_stream(path);
+  stream.check_tokens(vocab_size);
+  Shard shard;
+  shard.path = path;
+  shard.token_bytes = token_type_bytes(stream.type);
+  shard.tokens.resize(stream.count);
+  stream.copy_to(0, stream.count, shard.tokens.data());
   return shard;
 }
 

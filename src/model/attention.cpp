@@ -103,7 +103,11 @@ AttentionDims Attention::dims(int64_t batch, int64_t seq_len) const {
 }
 
 void Attention::forward(Backend& be, const float* x, float* out, const RopeTables& rope,
-                        int64_t batch, int64_t seq_len, LayerAnalysis* analysis) {
+                        int64_t batch, int64_t seq_len, LayerAnalysis* analysis,
+                        const KvCacheSlot* cache) {
+  if (cache && (batch != 1 || seq_len != 1 || analysis)) {
+    throw std::invalid_argument("Attention::forward: a KV cache decodes one token, unanalysed");
+  }
   const int64_t N = batch * seq_len, C = config_.hidden_size, D = config_.head_dim;
   const int64_t H = config_.num_attention_heads, K = config_.num_key_value_heads;
   const float eps = static_cast<float>(config_.rms_norm_eps);
@@ -128,10 +132,14 @@ void Attention::forward(Backend& be, const float* x, float* out, const RopeTable
   }
   const float* q_norm_w = q_norm_ >= 0 ? params_.data(q_norm_) : nullptr;
   const float* k_norm_w = k_norm_ >= 0 ? params_.data(k_norm_) : nullptr;
-  be.qknorm_rope_forward(q_rot_.data(), rstd_q_.data(), q_src, q_src_ld, q_norm_w, rope.cos.data(),
-                         rope.sin.data(), N, H, D, seq_len, eps);
-  be.qknorm_rope_forward(k_rot_.data(), rstd_k_.data(), k_src, k_src_ld, k_norm_w, rope.cos.data(),
-                         rope.sin.data(), N, K, D, seq_len, eps);
+  // Decoding rotates the one token by its position's row of the tables.
+  const int64_t rope_row = cache ? cache->position * (D / 2) : 0;
+  const float* cos = rope.cos.data() + rope_row;
+  const float* sin = rope.sin.data() + rope_row;
+  be.qknorm_rope_forward(q_rot_.data(), rstd_q_.data(), q_src, q_src_ld, q_norm_w, cos, sin, N, H,
+                         D, seq_len, eps);
+  be.qknorm_rope_forward(k_rot_.data(), rstd_k_.data(), k_src, k_src_ld, k_norm_w, cos, sin, N, K,
+                         D, seq_len, eps);
   const float* q_att = q_rot_.data();
   if (gate_on_query_post_rope()) {
     gate_.forward(be, q_post_.data(), q_att, q_width_, logits, N);
@@ -149,7 +157,16 @@ void Attention::forward(Backend& be, const float* x, float* out, const RopeTable
   }
 
   const AttentionDims d = dims(batch, seq_len);
-  be.attention_forward(sdpa_out_.data(), lse_.data(), q_att, k_att, v_att, d);
+  if (cache) {
+    be.copy(cache->keys + cache->position * kv_width_, k_att, kv_width_);
+    be.copy(cache->values + cache->position * kv_width_, v_att, kv_width_);
+    AttentionDims cached = d;
+    cached.ld_k = cached.ld_v = kv_width_;
+    be.attention_decode(sdpa_out_.data(), q_att, cache->keys, cache->values, cache->position + 1,
+                        cached);
+  } else {
+    be.attention_forward(sdpa_out_.data(), lse_.data(), q_att, k_att, v_att, d);
+  }
 
   const float* o = sdpa_out_.data();
   switch (config_.sdpa_output_transform) {

@@ -171,16 +171,23 @@ void Transformer::record_routing(ModelAnalysis& analysis) const {
   }
 }
 
+const float* Transformer::decode_step(int32_t token, KvCache& cache) {
+  run_forward(&token, nullptr, 1, 1, 0.0f, nullptr, &cache);
+  cache.advance();
+  return logits_.data();
+}
+
 double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
-                                int64_t seq_len, float grad_scale, ModelAnalysis* analysis) {
-  reserve(batch, seq_len);
+                                int64_t seq_len, float grad_scale, ModelAnalysis* analysis,
+                                KvCache* cache) {
+  reserve(batch, cache ? cache->capacity() : seq_len);  // decoding: RoPE rows for every position
   Backend& be = backend_;
   const int64_t N = batch * seq_len, C = config_.hidden_size, V = config_.vocab_size;
   const float eps = static_cast<float>(config_.rms_norm_eps);
   auto* ids = static_cast<int32_t*>(ids_->data());
   auto* tgt = static_cast<int32_t*>(targets_->data());
   be.ids_from_host(ids, inputs, N);
-  be.ids_from_host(tgt, targets, N);
+  if (targets) be.ids_from_host(tgt, targets, N);
 
   be.embedding_forward(residual_[0].data(), ids, params_.data(embed_), N, C);
   const ModelAnalysis analysis_before = analysis && tp_.size() > 1 ? *analysis : ModelAnalysis{};
@@ -189,7 +196,9 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
     LayerAnalysis* layer = analysis ? &analysis->layers[l] : nullptr;
     const float* x = residual_[l].data();
     be.rmsnorm_forward(b.normed1.data(), b.rstd1.data(), x, params_.data(b.norm1), N, C, eps);
-    b.attention.forward(be, b.normed1.data(), block_out_.data(), rope_, batch, seq_len, layer);
+    const KvCacheSlot slot = cache ? cache->slot(static_cast<int64_t>(l)) : KvCacheSlot{};
+    b.attention.forward(be, b.normed1.data(), block_out_.data(), rope_, batch, seq_len, layer,
+                        cache ? &slot : nullptr);
     if (layer)
       layer->max_act[kAttnOutput] =
           std::max(layer->max_act[kAttnOutput], be.max_abs(block_out_.data(), N * C));
@@ -217,6 +226,7 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
                      params_.data(final_norm_), N, C, eps);
   const float* head = params_.data(lm_head_ >= 0 ? lm_head_ : embed_);
   linear_forward(be, logits_.data(), V, final_normed_.data(), C, head, {N, C, V});
+  if (!targets) return 0.0;  // decoding: the logits are the result
   be.cross_entropy(losses_.data(), logits_.data(), tgt, N, V, grad_scale);
   be.to_host(host_losses_.data(), losses_.data(), N);
   double total = 0.0;

@@ -14,9 +14,11 @@
 #include "gatedlm/config/loader.h"
 #include "gatedlm/core/error.h"
 #include "gatedlm/data/loader.h"
+#include "gatedlm/data/tokenizer_files.h"
 #include "gatedlm/dist/data_parallel.h"
 #include "gatedlm/dist/process_groups.h"
 #include "gatedlm/dist/tensor_shards.h"
+#include "gatedlm/infer/generate.h"
 #include "gatedlm/model/transformer.h"
 #include "gatedlm/optim/adamw.h"
 #include "gatedlm/optim/schedule.h"
@@ -233,6 +235,19 @@ TrainSummary Trainer::run() {
                      : fmt::format(" | gate score {:.3f}", a["gate_score"].get<double>()));
   };
 
+  // A short continuation of a fixed prompt, so researchers see what the model has learned.
+  const auto sample_tokenizer =
+      tc.sample_interval > 0 ? load_tokenizer(config_.data.tokenizer) : nullptr;
+  auto log_sample = [&](int64_t step) {
+    if (!sample_tokenizer) return;
+    const SamplingOptions options{
+        .max_new_tokens = 48, .temperature = 0.8, .top_k = 40, .seed = tc.seed};
+    const std::string text = printable_utf8(
+        tc.sample_prompt + continue_text(model, *sample_tokenizer, tc.sample_prompt, options));
+    write_metrics({{"step", step}, {"sample", text}});
+    spdlog::info("sample step {} | {}", step, text);
+  };
+
   CheckpointWriter writer(run_dir_, {config_.checkpoint.keep_last, config_.checkpoint.keep_every},
                           config_.checkpoint.async);
   Stopwatch wall, window;
@@ -409,6 +424,7 @@ TrainSummary Trainer::run() {
     if (tc.eval_interval > 0 && ((step + 1) % tc.eval_interval == 0) && !last) run_eval(step + 1);
     if (tc.analyze_interval > 0 && (step + 1) % tc.analyze_interval == 0 && !last)
       run_analysis(step + 1);
+    if (tc.sample_interval > 0 && (step + 1) % tc.sample_interval == 0) log_sample(step + 1);
     if (config_.checkpoint.interval > 0 && (step + 1) % config_.checkpoint.interval == 0 && !last)
       save(step + 1, false);
   }

@@ -72,6 +72,8 @@ DEFAULT_CONFIG = {
         "eval_interval": 100,
         "eval_batches": 4,
         "analyze_interval": 0,
+        "sample_interval": 0,
+        "sample_prompt": "The",
         "recompute": "none",
     },
     "optimizer": {
@@ -83,7 +85,7 @@ DEFAULT_CONFIG = {
         "decay_embeddings": True,
     },
     "scheduler": {"type": "cosine", "warmup_steps": 0, "min_lr": 0.0, "decay_fraction": 0.2},
-    "data": {"train": "", "val": ""},
+    "data": {"train": "", "val": "", "tokenizer": ""},
     "parallel": {"tensor": 1, "expert": 1, "zero": 0},
     "checkpoint": {"interval": 0, "keep_last": 3, "keep_every": 0},
     "stability": {

@@ -16,6 +16,7 @@
 #include "gatedlm/data/prepare.h"
 #include "gatedlm/data/shard.h"
 #include "gatedlm/data/tokenizer.h"
+#include "gatedlm/data/window_permutation.h"
 
 namespace gatedlm {
 namespace {
@@ -247,51 +248,85 @@ TEST_F(DataTest, GlobWithNoMatchIsInputError) {
 
 // ---- random windows ----
 
-TEST_F(DataTest, RandomWindowsAreContiguousAndInRange) {
-  write_shard(path("a.bin"), ramp(0, 100));
-  write_shard(path("b.bin"), ramp(1000, 50));
-  const int64_t seq_len = 8;
-  auto loader = make_window_loader({.pattern = path("*.bin"), .batch = 4, .seq_len = seq_len});
-  EXPECT_EQ(loader->total_tokens(), 150);
-  EXPECT_EQ(loader->num_windows(), (100 - 8) + (50 - 8));
-  std::set<int32_t> starts;
-  TokenBatch batch;
-  for (int step = 0; step < 200; ++step) {
-    loader->next(batch);
-    ASSERT_EQ(batch.batch, 4);
-    ASSERT_EQ(batch.seq_len, seq_len);
-    ASSERT_EQ(batch.inputs.size(), 32u);
-    ASSERT_EQ(batch.targets.size(), 32u);
-    for (int64_t row = 0; row < 4; ++row) {
-      const int32_t start = batch.inputs[row * seq_len];
-      const bool in_a = start >= 0 && start <= 100 - seq_len - 1;
-      const bool in_b = start >= 1000 && start <= 1000 + 50 - seq_len - 1;
-      ASSERT_TRUE(in_a || in_b) << start;
-      starts.insert(start);
-      for (int64_t t = 0; t < seq_len; ++t) {
-        ASSERT_EQ(batch.inputs[row * seq_len + t], start + t);
-        ASSERT_EQ(batch.targets[row * seq_len + t], start + t + 1);
+// The first input of every window row of a batch: with ramp() shards it names the window.
+std::vector<int32_t> window_starts(const TokenBatch& batch) {
+  std::vector<int32_t> starts;
+  for (int64_t row = 0; row < batch.batch; ++row)
+    starts.push_back(batch.inputs[row * batch.seq_len]);
+  return starts;
+}
+
+TEST(WindowPermutationTest, IsABijectionForEverySize) {
+  for (const int64_t n : {1, 2, 3, 4, 5, 17, 64, 65, 1000, 4097}) {
+    for (const uint64_t key : {0ULL, 1ULL, 0xDEADBEEFULL}) {
+      const WindowPermutation permutation(key, n);
+      std::vector<bool> hit(n, false);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t j = permutation(i);
+        ASSERT_GE(j, 0);
+        ASSERT_LT(j, n);
+        ASSERT_FALSE(hit[j]) << "n " << n << " key " << key << " index " << i;
+        hit[j] = true;
       }
     }
   }
-  // 800 draws over 134 windows reach both ends of both shards.
-  for (int32_t edge : {0, 100 - 9, 1000, 1000 + 50 - 9}) EXPECT_TRUE(starts.count(edge)) << edge;
 }
 
-TEST_F(DataTest, ShardsArePickedInProportionToTheirWindows) {
-  write_shard(path("a.bin"), ramp(0, 1008));      // 1000 windows of T=8
-  write_shard(path("b.bin"), ramp(20000, 3008));  // 3000 windows
-  auto loader = make_window_loader({.pattern = path("*.bin"), .batch = 100, .seq_len = 8});
-  int64_t from_b = 0;
-  int64_t total = 0;
-  TokenBatch batch;
-  for (int step = 0; step < 100; ++step) {
-    loader->next(batch);
-    for (int64_t row = 0; row < batch.batch; ++row, ++total)
-      from_b += batch.inputs[row * 8] >= 20000;
+TEST(WindowPermutationTest, ShufflesAndDependsOnTheKey) {
+  const int64_t n = 10000;
+  const WindowPermutation a(epoch_permutation_key({1, 2, 3, 4}, 0), n);
+  const WindowPermutation b(epoch_permutation_key({1, 2, 3, 4}, 1), n);
+  int64_t fixed_points = 0, same = 0, ascending = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    fixed_points += a(i) == i;
+    same += a(i) == b(i);
+    if (i > 0) ascending += a(i) > a(i - 1);
   }
-  // Expected 0.75; the binomial standard deviation over 10000 draws is 0.0043.
-  EXPECT_NEAR(static_cast<double>(from_b) / total, 0.75, 0.02);
+  // A uniform permutation has ~1 fixed point, ~1 agreement with another, ~n/2 ascents
+  // (standard deviation ~29); a weak shuffle shows up in all three.
+  EXPECT_LT(fixed_points, 10);
+  EXPECT_LT(same, 10);
+  EXPECT_NEAR(static_cast<double>(ascending), n / 2.0, 200.0);
+}
+
+TEST_F(DataTest, RandomOrderUsesEveryWindowOncePerEpoch) {
+  // 3 shards, T=8: 12 + 6 + 1 = 19 windows; batch 4 does not divide 19, so batches straddle
+  // epoch boundaries.
+  write_shard(path("a.bin"), ramp(0, 100));
+  write_shard(path("b.bin"), ramp(1000, 50));
+  write_shard(path("c.bin"), ramp(5000, 9));
+  const int64_t seq_len = 8;
+  auto loader = make_window_loader({.pattern = path("*.bin"), .batch = 4, .seq_len = seq_len});
+  EXPECT_EQ(loader->total_tokens(), 159);
+  ASSERT_EQ(loader->num_windows(), 19);
+  std::vector<int32_t> expected_starts;
+  for (int32_t i = 0; i < 12; ++i) expected_starts.push_back(i * 8);
+  for (int32_t i = 0; i < 6; ++i) expected_starts.push_back(1000 + i * 8);
+  expected_starts.push_back(5000);
+
+  std::vector<int32_t> stream;
+  TokenBatch batch;
+  for (int step = 0; step < 19; ++step) {  // 76 windows: exactly 4 epochs
+    loader->next(batch);
+    for (int64_t row = 0; row < 4; ++row) {
+      for (int64_t t = 0; t < seq_len; ++t) {
+        ASSERT_EQ(batch.inputs[row * seq_len + t], batch.inputs[row * seq_len] + t);
+        ASSERT_EQ(batch.targets[row * seq_len + t], batch.inputs[row * seq_len] + t + 1);
+      }
+    }
+    const auto starts = window_starts(batch);
+    stream.insert(stream.end(), starts.begin(), starts.end());
+  }
+  EXPECT_EQ(loader->state().epoch, 4);
+  EXPECT_EQ(loader->state().cursor, 0);
+  std::set<std::vector<int32_t>> orders;
+  for (int epoch = 0; epoch < 4; ++epoch) {
+    std::vector<int32_t> one(stream.begin() + epoch * 19, stream.begin() + (epoch + 1) * 19);
+    orders.insert(one);
+    std::sort(one.begin(), one.end());
+    EXPECT_EQ(one, expected_starts) << "epoch " << epoch;
+  }
+  EXPECT_EQ(orders.size(), 4u) << "each epoch has its own order";
 }
 
 TEST_F(DataTest, RandomWindowsAreDeterministicBySeed) {
@@ -320,22 +355,27 @@ TEST_F(DataTest, RandomWindowsAreDeterministicBySeed) {
 TEST_F(DataTest, RandomResumeFromStateIsExact) {
   write_shard(path("a.bin"), ramp(0, 3000));
   write_shard(path("b.bin"), ramp(10000, 700));
-  const WindowLoaderOptions options{.pattern = path("*.bin"), .batch = 2, .seq_len = 32, .seed = 3};
+  // 93 + 21 = 114 windows, 3 per batch: epochs end inside batches 38, 76, ...
+  const WindowLoaderOptions options{.pattern = path("*.bin"), .batch = 3, .seq_len = 32, .seed = 3};
+  auto uninterrupted = make_window_loader(options);
+  const auto expected = take(*uninterrupted, 100);
+  // Resume after every batch k: the batches that follow equal the uninterrupted ones, so no
+  // window is repeated or skipped across the checkpoint.
   auto original = make_window_loader(options);
-  take(*original, 7);
-  const LoaderState saved = original->state();
-  EXPECT_EQ(saved.batches_served, 7);
-  const auto expected = take(*original, 6);
-
-  auto resumed = make_window_loader(options);
-  resumed->set_state(saved);
-  const auto actual = take(*resumed, 6);
-  for (int i = 0; i < 6; ++i) {
-    EXPECT_EQ(actual[i].inputs, expected[i].inputs) << "batch " << i;
-    EXPECT_EQ(actual[i].targets, expected[i].targets) << "batch " << i;
+  TokenBatch batch;
+  for (int k = 0; k < 90; ++k) {
+    original->next(batch);
+    const LoaderState saved = original->state();
+    ASSERT_EQ(saved.batches_served, k + 1);
+    ASSERT_EQ(saved.epoch * 114 + saved.cursor, 3 * (k + 1));
+    auto resumed = make_window_loader(options);
+    resumed->set_state(saved);
+    const auto actual = take(*resumed, 10);
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_EQ(actual[i].inputs, expected[k + 1 + i].inputs) << "resumed after " << k + 1;
+      ASSERT_EQ(actual[i].targets, expected[k + 1 + i].targets) << "resumed after " << k + 1;
+    }
   }
-  EXPECT_EQ(resumed->state().batches_served, 13);
-  EXPECT_EQ(resumed->state().rng, original->state().rng);
 }
 
 TEST_F(DataTest, ZeroRngStateIsRejected) {
@@ -345,13 +385,14 @@ TEST_F(DataTest, ZeroRngStateIsRejected) {
 }
 
 TEST_F(DataTest, DataParallelRanksSplitOneGlobalStream) {
-  write_shard(path("a.bin"), ramp(0, 4000));
-  write_shard(path("b.bin"), ramp(30000, 2000));
+  write_shard(path("a.bin"), ramp(0, 4001));
+  write_shard(path("b.bin"), ramp(30000, 2001));
   const int64_t world = 3;
   const int64_t batch = 2;
   const int64_t seq_len = 8;
   auto global = make_window_loader(
       {.pattern = path("*.bin"), .batch = world * batch, .seq_len = seq_len, .seed = 11});
+  ASSERT_EQ(global->num_windows(), 750);  // 125 global batches per epoch
   std::vector<std::unique_ptr<BatchLoader>> ranks;
   for (int64_t rank = 0; rank < world; ++rank) {
     ranks.push_back(make_window_loader({.pattern = path("*.bin"),
@@ -361,24 +402,24 @@ TEST_F(DataTest, DataParallelRanksSplitOneGlobalStream) {
                                         .rank = rank,
                                         .world = world}));
   }
-  for (int step = 0; step < 10; ++step) {
+  std::set<int32_t> epoch_starts;
+  for (int step = 0; step < 125; ++step) {
     TokenBatch whole;
     global->next(whole);
-    std::set<std::vector<int32_t>> seen;
     for (int64_t rank = 0; rank < world; ++rank) {
       TokenBatch part;
       ranks[rank]->next(part);
       const auto slice = whole.inputs.begin() + rank * batch * seq_len;
-      EXPECT_TRUE(std::equal(part.inputs.begin(), part.inputs.end(), slice)) << "rank " << rank;
-      for (int64_t row = 0; row < batch; ++row) {
-        seen.emplace(part.inputs.begin() + row * seq_len,
-                     part.inputs.begin() + (row + 1) * seq_len);
+      ASSERT_TRUE(std::equal(part.inputs.begin(), part.inputs.end(), slice)) << "rank " << rank;
+      for (const int32_t start : window_starts(part)) {
+        ASSERT_TRUE(epoch_starts.insert(start).second) << "window " << start << " read twice";
       }
-      EXPECT_EQ(ranks[rank]->state().rng, global->state().rng) << "rank " << rank;
+      ASSERT_EQ(ranks[rank]->state().cursor, global->state().cursor);
     }
-    // 6 draws from 5984 windows: a repeat has probability ~0.25% and this seed has none.
-    EXPECT_EQ(seen.size(), static_cast<size_t>(world * batch)) << "step " << step;
   }
+  // Disjoint (checked above) and covering: the ranks together read all 750 windows once.
+  EXPECT_EQ(epoch_starts.size(), 750u);
+  EXPECT_EQ(global->state().epoch, 1);
 }
 
 // ---- sequential windows ----

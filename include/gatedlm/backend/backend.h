@@ -111,6 +111,13 @@ class Backend {
   virtual void attention_backward(float* dq, float* dk, float* dv, const float* dout,
                                   const float* q, const float* k, const float* v, const float* out,
                                   const float* lse, const AttentionDims& dims) = 0;
+  // Decoding: one new query per batch, q [B, H*D] (row stride ld_q), attends to all kv_len
+  // cached keys and values, k [B, kv_len, K*D] and v likewise (row strides ld_k, ld_v; no mask:
+  // the query is the newest position); out [B, H*D] contiguous. dims.seq_len is ignored. The
+  // default runs attention_forward over kv_len copies of the query row and keeps the
+  // last: correct on any backend but O(kv_len^2); backends override it with the O(kv_len) kernel.
+  virtual void attention_decode(float* out, const float* q, const float* k, const float* v,
+                                int64_t kv_len, const AttentionDims& dims);
   // first_token[b, h] = mean over t >= 1 of P[b, h, t, 0] (the paper's F-Attn before averaging).
   virtual void attention_first_token_prob(float* first_token, const float* q, const float* k,
                                           const float* lse, const AttentionDims& dims) = 0;

@@ -6,7 +6,7 @@
 //   train/{step, tokens_seen}         int64 scalars; train/elapsed_s float64 scalar
 //   scheduler/{total_steps, last_lr}  int64 / float64 scalars
 //   rng/seed                          uint64 scalar; rng/<stream> uint64[4] (xoshiro256**)
-//   data/<loader>/{rng, cursor, batches_served}
+//   data/<loader>/{rng, epoch, cursor, batches_served} (a missing epoch reads as 0)
 //   config_yaml                       string scalar: the resolved config
 // with provenance as attributes on the root group. Every dataset carries an xxh3_64 checksum.
 #pragma once

@@ -109,6 +109,8 @@ struct TrainConfig {
   int64_t eval_interval = 100;  // 0 disables periodic eval
   int64_t eval_batches = 4;
   int64_t analyze_interval = 0;  // 0 disables instrumentation during training
+  int64_t sample_interval = 0;   // 0 = off; else log a continuation of sample_prompt
+  std::string sample_prompt = "The";
   RecomputeMode recompute = RecomputeMode::none;
 
   bool operator==(const TrainConfig&) const = default;
@@ -140,8 +142,9 @@ struct SchedulerConfig {
 };
 
 struct DataConfig {
-  std::string train;  // path or glob of token shards
-  std::string val;    // path or glob; empty = no eval
+  std::string train;      // path or glob of token shards
+  std::string val;        // path or glob; empty = no eval
+  std::string tokenizer;  // as for `prepare --tokenizer`; needed by train.sample_interval
 
   bool operator==(const DataConfig&) const = default;
 };

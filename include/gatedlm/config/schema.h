@@ -97,6 +97,8 @@ void visit_fields(TrainConfig& train, V& v) {
   v.field("eval_interval", train.eval_interval);
   v.field("eval_batches", train.eval_batches);
   v.field("analyze_interval", train.analyze_interval);
+  v.field("sample_interval", train.sample_interval);
+  v.field("sample_prompt", train.sample_prompt);
   v.field("recompute", train.recompute);
 }
 
@@ -122,6 +124,7 @@ template <class V>
 void visit_fields(DataConfig& data, V& v) {
   v.field("train", data.train);
   v.field("val", data.val);
+  v.field("tokenizer", data.tokenizer);
 }
 
 template <class V>

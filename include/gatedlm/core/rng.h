@@ -8,7 +8,7 @@
 
 namespace gatedlm {
 
-enum class StreamId : uint64_t { init = 1, data = 2, eval = 3, dropout = 4 };
+enum class StreamId : uint64_t { init = 1, data = 2, eval = 3, dropout = 4, sample = 5 };
 
 // xoshiro256** with splitmix64 seeding: fast, 256 bits of state that checkpoints store as is.
 class Rng {

@@ -20,8 +20,9 @@ struct TokenBatch {
 
 // Everything needed to continue the exact same stream of batches after a restart.
 struct LoaderState {
-  std::array<uint64_t, 4> rng{};  // random-window mode
-  int64_t cursor = 0;             // sequential mode: next window index
+  std::array<uint64_t, 4> rng{};  // random order: the words that key every epoch's permutation
+  int64_t epoch = 0;              // random order: passes completed over all windows
+  int64_t cursor = 0;             // next global window position (random: within the epoch)
   int64_t batches_served = 0;
 };
 
@@ -34,8 +35,8 @@ class BatchLoader {
   // Restart from the beginning (sequential) or from the seeded start (random).
   virtual void reset() = 0;
   virtual int64_t total_tokens() const = 0;
-  // Distinct windows in the data: sequential order, windows in one pass before wrapping (over
-  // all ranks together); random order, possible start positions.
+  // Distinct windows in the data, over all ranks together: one epoch (random order) or one
+  // pass before wrapping (sequential order).
   virtual int64_t num_windows() const = 0;
 };
 
@@ -46,18 +47,19 @@ struct WindowLoaderOptions {
   int64_t batch = 1;
   int64_t seq_len = 1;
   WindowOrder order = WindowOrder::random;
-  uint64_t seed = 1;       // random order: windows are drawn with Rng::stream(seed, data)
+  uint64_t seed = 1;       // random order: permutations keyed by Rng::stream(seed, data)
   int64_t vocab_size = 0;  // > 0: a token >= vocab_size is an InputError naming file and offset
   // Data parallelism: this rank reads disjoint windows (rank, world) of the same stream.
   int64_t rank = 0;
   int64_t world = 1;
 };
 
-// Reads llm.c-format shards (see data/shard.h and docs/data.md). Random order draws every
-// window uniformly from all start positions of all shards (so a shard is picked in proportion
-// to its windows); sequential order reads non-overlapping windows [i*T, i*T+T] from the first
-// shard's start onwards, then the next shard, and wraps to the start when all are used.
-// InputError: no file matches, a bad shard, a shard shorter than T+1 tokens, a token >= vocab.
+// Reads memory-mapped llm.c shards and Megatron indexed datasets (data/token_stream.h,
+// docs/data.md). Window i of a file uses tokens [i*T, i*T+T]; windows never cross files.
+// Random order visits every window of every file exactly once per epoch, in a permutation
+// fixed by (seed, epoch); data-parallel ranks take disjoint slices of each global batch.
+// Sequential order reads the windows in file order and wraps to the start when all are used.
+// InputError: no file matches, a bad file, a file shorter than T+1 tokens, a token >= vocab.
 std::unique_ptr<BatchLoader> make_window_loader(const WindowLoaderOptions& options);
 
 // Expands a path or glob into a sorted list of files; InputError if nothing matches.

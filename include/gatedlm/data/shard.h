@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "gatedlm/data/token_stream.h"
+
 namespace gatedlm {
 
 constexpr int32_t kShardMagicU16 = 20240520;
@@ -23,6 +25,10 @@ struct Shard {
   std::vector<int32_t> tokens;
   int token_bytes = 2;
 };
+
+// Maps a shard and checks its header against the file size; the tokens are not checked.
+// InputErrors name the file and the byte offset (docs/data.md lists them).
+TokenStream open_shard_stream(const std::string& path);
 
 // vocab_size > 0: a token >= vocab_size is an InputError naming the file and the byte offset of
 // the first such token.

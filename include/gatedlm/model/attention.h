@@ -11,6 +11,7 @@
 #include "gatedlm/dist/tensor_parallel.h"
 #include "gatedlm/model/attention_gate.h"
 #include "gatedlm/model/instrumentation.h"
+#include "gatedlm/model/kv_cache.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {
@@ -35,9 +36,11 @@ class Attention {
 
   // Allocates the activations saved for backward, for up to `rows` = batch * seq_len tokens.
   void reserve(Backend& be, int64_t rows);
-  // x: normed input [B*T, hidden]; out: [B*T, hidden].
+  // x: normed input [B*T, hidden]; out: [B*T, hidden]. With a cache (decoding: B = T = 1, no
+  // analysis) the token sits at cache->position: its key and value are stored there and it
+  // attends to every cached position.
   void forward(Backend& be, const float* x, float* out, const RopeTables& rope, int64_t batch,
-               int64_t seq_len, LayerAnalysis* analysis);
+               int64_t seq_len, LayerAnalysis* analysis, const KvCacheSlot* cache = nullptr);
   // dx (overwritten) from dout; parameter gradients accumulate.
   void backward(Backend& be, const float* x, const float* dout, float* dx, const RopeTables& rope,
                 int64_t batch, int64_t seq_len, AttentionScratch& scratch);

@@ -51,6 +51,11 @@ class Transformer {
   // The smallest top-k routing margin of the last forward over MoE layers (MoeLayer::
   // min_topk_margin; tests use it to stay clear of routing ties).
   double min_routing_margin();
+  // Incremental decoding (model/kv_cache.h): runs `token` at position cache.length() of one
+  // sequence, stores its keys and values in the cache and returns its next-token logits
+  // ([vocab] on the device, valid until the next call): the last row forward() would give over
+  // the whole sequence, at the cost of one position.
+  const float* decode_step(int32_t token, KvCache& cache);
 
   const Tensor& logits() const { return logits_; }  // [batch*seq_len, vocab] after forward()
   // Host copy of the per-token losses [batch*seq_len] of the last forward (row b*T + t).
@@ -65,7 +70,7 @@ class Transformer {
  private:
   struct Block;
   double run_forward(const int32_t* inputs, const int32_t* targets, int64_t batch, int64_t seq_len,
-                     float grad_scale, ModelAnalysis* analysis);
+                     float grad_scale, ModelAnalysis* analysis, KvCache* cache = nullptr);
   void run_backward(int64_t batch, int64_t seq_len, float loss_weight);
   void update_router_losses(bool training);
   void build_rope(int64_t seq_len);

@@ -45,6 +45,20 @@ float* thread_tile(int which, int64_t floats) {
   return tiles[which].data();
 }
 
+// Softmax of row[0, n) in place (max-shifted, summed in double); returns the log-sum-exp.
+float softmax_in_place(float* row, int64_t n) {
+  float max_s = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) max_s = std::max(max_s, row[j]);
+  double sum = 0.0;
+  for (int64_t j = 0; j < n; ++j) {
+    row[j] = std::exp(row[j] - max_s);
+    sum += row[j];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+  return max_s + static_cast<float>(std::log(sum));
+}
+
 }  // namespace
 
 void CpuBackend::attention_forward(float* out, float* lse, const float* q, const float* k,
@@ -66,21 +80,34 @@ void CpuBackend::attention_forward(float* out, float* lse, const float* q, const
           block_scores(*this, probs, hv, r0, r1, D, d.scale, r1);
           for (int64_t t = r0; t < r1; ++t) {
             float* row = probs + (t - r0) * r1;
-            float max_s = -std::numeric_limits<float>::infinity();
-            for (int64_t j = 0; j <= t; ++j) max_s = std::max(max_s, row[j]);
-            double sum = 0.0;
-            for (int64_t j = 0; j <= t; ++j) {
-              row[j] = std::exp(row[j] - max_s);
-              sum += row[j];
-            }
-            const float inv = static_cast<float>(1.0 / sum);
-            for (int64_t j = 0; j <= t; ++j) row[j] *= inv;
+            lse_bh[t] = softmax_in_place(row, t + 1);
             for (int64_t j = t + 1; j < r1; ++j) row[j] = 0.0f;
-            lse_bh[t] = max_s + static_cast<float>(std::log(sum));
           }
           gemm(false, false, r1 - r0, D, r1, 1.0f, probs, r1, hv.v, d.ld_v, 0.0f, o + r0 * ld_out,
                ld_out);
         }
+      }
+    }
+  }
+}
+
+void CpuBackend::attention_decode(float* out, const float* q, const float* k, const float* v,
+                                  int64_t kv_len, const AttentionDims& d) {
+  const int64_t D = d.head_dim, group = d.heads / d.kv_heads;
+  SingleThreadedBlas single;
+#pragma omp parallel
+  {
+    float* probs = thread_tile(0, kv_len);
+#pragma omp for collapse(2) schedule(dynamic, 1)
+    for (int64_t b = 0; b < d.batch; ++b) {
+      for (int64_t h = 0; h < d.heads; ++h) {
+        const float* k_bh = k + b * kv_len * d.ld_k + (h / group) * D;
+        const float* v_bh = v + b * kv_len * d.ld_v + (h / group) * D;
+        gemm(false, true, 1, kv_len, D, d.scale, q + b * d.ld_q + h * D, D, k_bh, d.ld_k, 0.0f,
+             probs, kv_len);
+        softmax_in_place(probs, kv_len);
+        gemm(false, false, 1, D, kv_len, 1.0f, probs, kv_len, v_bh, d.ld_v, 0.0f,
+             out + (b * d.heads + h) * D, D);
       }
     }
   }

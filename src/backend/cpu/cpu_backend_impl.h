@@ -61,6 +61,8 @@ class CpuBackend final : public Backend {
   void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q,
                           const float* k, const float* v, const float* out, const float* lse,
                           const AttentionDims& dims) override;
+  void attention_decode(float* out, const float* q, const float* k, const float* v, int64_t kv_len,
+                        const AttentionDims& dims) override;
   void attention_first_token_prob(float* first_token, const float* q, const float* k,
                                   const float* lse, const AttentionDims& dims) override;
 
