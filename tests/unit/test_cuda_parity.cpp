@@ -1,6 +1,6 @@
 // CUDA backend parity: every Backend op on random inputs against the CPU reference (strided
 // operands, shapes off the 32-wide tiles, every gate spec), then a whole small model (forward
-// with analysis, backward, AdamW steps) for dense and gated configs. Without a CUDA build or
+// with analysis, backward, AdamW steps) for dense, gated and MoE configs. Without a CUDA build or
 // device the parity tests skip; the device-selection tests run everywhere.
 //
 // Tolerances were fixed from the arithmetic before any GPU run, as norm-wise relative errors
@@ -403,6 +403,100 @@ TEST_F(CudaParity, AdamW) {
   expect_close("adamw v", v, dv, kElementwise);
 }
 
+TEST_F(CudaParity, RouterTopK) {
+  for (int64_t experts : {8, 60}) {
+    for (int64_t k : {1, 2, 4}) {
+      for (bool normalize : {false, true}) {
+        const int64_t rows = 37, ld = experts + 3;
+        auto logits = random(rows * ld, 2.0);
+        // Exact ties: row 0 all equal, row 1 in equal pairs; the lower expert index must win.
+        for (int64_t e = 0; e < experts; ++e) {
+          logits[e] = 0.5f;
+          logits[ld + e] = logits[ld + e / 2 * 2];
+        }
+        std::vector<float> probs(rows * experts), lse(rows), weights(rows * k);
+        std::vector<int32_t> chosen(rows * k);
+        float *d_probs = up(probs), *d_lse = up(lse), *d_weights = up(weights);
+        int32_t* d_chosen = up(chosen);
+        cpu_->router_topk_forward(probs.data(), lse.data(), chosen.data(), weights.data(),
+                                  logits.data(), ld, rows, experts, k, normalize);
+        gpu_->router_topk_forward(d_probs, d_lse, d_chosen, d_weights, up(logits), ld, rows,
+                                  experts, k, normalize);
+        const std::string at = " experts=" + std::to_string(experts) + " k=" + std::to_string(k) +
+                               " normalize=" + std::to_string(normalize);
+        std::vector<int32_t> gpu_chosen(chosen.size());
+        gpu_->ids_to_host(gpu_chosen.data(), d_chosen, static_cast<int64_t>(chosen.size()));
+        EXPECT_EQ(gpu_chosen, chosen) << "router experts" << at;
+        for (int64_t j = 0; j < k; ++j) EXPECT_EQ(chosen[j], j) << "tie order" << at;
+        expect_close("router probs" + at, probs, d_probs, kElementwise);
+        expect_close("router lse" + at, lse, d_lse, kElementwise);
+        expect_close("router weights" + at, weights, d_weights, kElementwise);
+
+        // Backward from the CPU's forward state, with and without the balance-loss term.
+        const auto dweights = random(rows * k), prob_grad = random(experts, 0.1);
+        float *d_cpu_probs = up(probs), *d_cpu_lse = up(lse), *d_dweights = up(dweights);
+        int32_t* d_cpu_chosen = up(chosen);
+        for (bool with_prob_grad : {false, true}) {
+          auto dlogits = random(rows * ld);  // the padding columns must stay as they are
+          float* d_dlogits = up(dlogits);
+          const float* pg = with_prob_grad ? prob_grad.data() : nullptr;
+          cpu_->router_topk_backward(dlogits.data(), ld, dweights.data(), probs.data(), lse.data(),
+                                     chosen.data(), pg, 1e-3f, rows, experts, k, normalize);
+          gpu_->router_topk_backward(d_dlogits, ld, d_dweights, d_cpu_probs, d_cpu_lse,
+                                     d_cpu_chosen, with_prob_grad ? up(prob_grad) : nullptr, 1e-3f,
+                                     rows, experts, k, normalize);
+          expect_close("router dlogits prob_grad=" + std::to_string(with_prob_grad) + at, dlogits,
+                       d_dlogits, kReduction);
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaParity, GatherAndCombineRows) {
+  const int64_t rows = 29, k = 3, cols = 37, ld_src = cols + 5, slots_count = rows * k;
+  // gather: repeated and out-of-order indices into a strided source.
+  const auto table = random(50 * ld_src);
+  const auto index = random_ids(slots_count, 50);
+  std::vector<float> gathered(slots_count * cols);
+  float* d_gathered = up(gathered);
+  cpu_->gather_rows(gathered.data(), table.data(), ld_src, index.data(), slots_count, cols);
+  gpu_->gather_rows(d_gathered, up(table), ld_src, up(index), slots_count, cols);
+  expect_equal("gather_rows", gathered, d_gathered);
+
+  // combine: every slot once, in a shuffled order, some dropped (-1).
+  std::vector<int32_t> slots(slots_count);
+  for (int64_t i = 0; i < slots_count; ++i) slots[i] = static_cast<int32_t>(i);
+  for (int64_t i = slots_count - 1; i > 0; --i)
+    std::swap(slots[i], slots[rng_.uniform_int(static_cast<uint64_t>(i + 1))]);
+  for (int64_t i = 0; i < slots_count; i += 7) slots[i] = -1;
+  const auto src = random(slots_count * cols), weights = random(slots_count);
+  const auto dout = random(rows * cols), base = random(rows * cols);
+  float *d_src = up(src), *d_weights = up(weights), *d_dout = up(dout);
+  int32_t* d_slots = up(slots);
+  for (bool weighted : {false, true}) {
+    for (bool accumulate : {false, true}) {
+      auto out = base;
+      float* d_out = up(out);
+      cpu_->combine_rows(out.data(), src.data(), slots.data(), weighted ? weights.data() : nullptr,
+                         rows, k, cols, accumulate);
+      gpu_->combine_rows(d_out, d_src, d_slots, weighted ? d_weights : nullptr, rows, k, cols,
+                         accumulate);
+      expect_close("combine_rows weighted=" + std::to_string(weighted) +
+                       " accumulate=" + std::to_string(accumulate),
+                   out, d_out, kElementwise);
+    }
+  }
+  auto dsrc = random(slots_count * cols);  // rows of dropped slots keep their values
+  std::vector<float> dweights(slots_count, 7.0f);
+  float *d_dsrc = up(dsrc), *d_dweights = up(dweights);
+  cpu_->combine_rows_backward(dsrc.data(), dweights.data(), dout.data(), src.data(), slots.data(),
+                              weights.data(), rows, k, cols);
+  gpu_->combine_rows_backward(d_dsrc, d_dweights, d_dout, d_src, d_slots, d_weights, rows, k, cols);
+  expect_equal("combine_rows_backward dsrc", dsrc, d_dsrc);
+  expect_close("combine_rows_backward dweights", dweights, d_dweights, kReduction);
+}
+
 // ---- whole model ----
 
 struct ModelParityCase {
@@ -459,6 +553,16 @@ std::vector<ModelParityCase> model_cases() {
   untied.config.tie_word_embeddings = false;
   untied.config.sdpa_output_transform = SdpaOutputTransform::rmsnorm;
   cases.push_back(untied);
+  // MoE: 4 routed experts (top-2, normalised) plus a gated shared expert, balance and z losses.
+  ModelParityCase moe{"moe_top2_shared", small_model()};
+  MoeConfig& m = moe.config.moe.emplace();
+  m.num_experts = 4;
+  m.num_experts_per_tok = 2;
+  m.moe_intermediate_size = 32;
+  m.num_shared_experts = 1;
+  m.router_aux_loss_coef = 0.01;
+  m.router_z_loss_coef = 0.001;
+  cases.push_back(moe);
   return cases;
 }
 

@@ -1,6 +1,6 @@
 // Per-element math shared by the CPU loops and the CUDA kernels (nvcc compiles it for both), so
 // the two backends evaluate the same formulas in the same order: activations, one gate score,
-// SwiGLU and the AdamW update.
+// SwiGLU, the MoE router rows and the AdamW update.
 #pragma once
 
 #include <math.h>
@@ -97,6 +97,59 @@ GATEDLM_HOST_DEVICE inline void swiglu_grad(float g, float u, float d, float* dg
   const float s = sigmoid(g);
   *du = d * g * s;
   *dg = d * u * s * (1.0f + g * (1.0f - s));
+}
+
+// One row of the softmax top-k router (Backend::router_topk_forward): fp32 probabilities from a
+// double-precision logsumexp, then k repeated arg-maxes (k is small; ties go to the lower index).
+GATEDLM_HOST_DEVICE inline void router_topk_row(float* probs, float* lse, int32_t* chosen,
+                                                float* weights, const float* logits,
+                                                int64_t num_experts, int64_t k, bool normalize) {
+  float max_z = -INFINITY;
+  for (int64_t e = 0; e < num_experts; ++e) max_z = fmaxf(max_z, logits[e]);
+  double sum = 0.0;
+  for (int64_t e = 0; e < num_experts; ++e) sum += exp(static_cast<double>(logits[e] - max_z));
+  const double log_sum = log(sum) + max_z;
+  *lse = static_cast<float>(log_sum);
+  for (int64_t e = 0; e < num_experts; ++e)
+    probs[e] = static_cast<float>(exp(static_cast<double>(logits[e]) - log_sum));
+  double chosen_sum = 0.0;
+  for (int64_t j = 0; j < k; ++j) {
+    int32_t best = -1;
+    for (int64_t e = 0; e < num_experts; ++e) {
+      bool taken = false;
+      for (int64_t i = 0; i < j; ++i) taken = taken || chosen[i] == e;
+      if (!taken && (best < 0 || probs[e] > probs[best])) best = static_cast<int32_t>(e);
+    }
+    chosen[j] = best;
+    weights[j] = probs[best];
+    chosen_sum += probs[best];
+  }
+  if (normalize)
+    for (int64_t j = 0; j < k; ++j) weights[j] = static_cast<float>(weights[j] / chosen_sum);
+}
+
+// One row of Backend::router_topk_backward; dlogits holds d loss / d probs until the softmax
+// backward at the end.
+GATEDLM_HOST_DEVICE inline void router_topk_backward_row(
+    float* dlogits, const float* dweights, const float* probs, float lse, const int32_t* chosen,
+    const float* prob_grad, float z_scale, int64_t num_experts, int64_t k, bool normalize) {
+  for (int64_t e = 0; e < num_experts; ++e) dlogits[e] = prob_grad ? prob_grad[e] : 0.0f;
+  if (normalize) {
+    // w_j = p_j / S with S = sum_i p_i: dp_j = (dw_j - sum_i dw_i w_i) / S.
+    double sum = 0.0, dot = 0.0;
+    for (int64_t j = 0; j < k; ++j) sum += probs[chosen[j]];
+    for (int64_t j = 0; j < k; ++j) dot += dweights[j] * (probs[chosen[j]] / sum);
+    for (int64_t j = 0; j < k; ++j)
+      dlogits[chosen[j]] += static_cast<float>((dweights[j] - dot) / sum);
+  } else {
+    for (int64_t j = 0; j < k; ++j) dlogits[chosen[j]] += dweights[j];
+  }
+  // Softmax backward: dz_e = p_e (dp_e - sum_f p_f dp_f); the z-loss adds 2 z_scale lse p_e.
+  double inner = 0.0;
+  for (int64_t e = 0; e < num_experts; ++e) inner += static_cast<double>(probs[e]) * dlogits[e];
+  const double z_term = 2.0 * static_cast<double>(z_scale) * lse;
+  for (int64_t e = 0; e < num_experts; ++e)
+    dlogits[e] = static_cast<float>(probs[e] * (dlogits[e] - inner + z_term));
 }
 
 // The per-step constants of AdamW with bias correction, computed once on the host.

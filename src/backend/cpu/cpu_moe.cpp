@@ -1,11 +1,11 @@
 // CPU backend: mixture-of-experts routing (softmax top-k router) and the row gather / weighted
-// combine that permute tokens to experts and back.
+// combine that permute tokens to experts and back. The router rows are kernel_math.h's, shared
+// with the CUDA backend.
 #include <algorithm>
-#include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "cpu_backend_impl.h"
+#include "gatedlm/backend/kernel_math.h"
 
 namespace gatedlm::cpu {
 
@@ -13,35 +13,9 @@ void CpuBackend::router_topk_forward(float* probs, float* lse, int32_t* experts,
                                      const float* logits, int64_t ld, int64_t rows,
                                      int64_t num_experts, int64_t k, bool normalize) {
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* z = logits + r * ld;
-    float* p = probs + r * num_experts;
-    float max_z = -std::numeric_limits<float>::infinity();
-    for (int64_t e = 0; e < num_experts; ++e) max_z = std::max(max_z, z[e]);
-    double sum = 0.0;
-    for (int64_t e = 0; e < num_experts; ++e) sum += std::exp(static_cast<double>(z[e] - max_z));
-    const double log_sum = std::log(sum) + max_z;
-    lse[r] = static_cast<float>(log_sum);
-    for (int64_t e = 0; e < num_experts; ++e)
-      p[e] = static_cast<float>(std::exp(static_cast<double>(z[e]) - log_sum));
-    // Selection by repeated arg-max: k is small, and ties resolve to the lower index.
-    int32_t* chosen = experts + r * k;
-    float* w = weights + r * k;
-    double chosen_sum = 0.0;
-    for (int64_t j = 0; j < k; ++j) {
-      int32_t best = -1;
-      for (int64_t e = 0; e < num_experts; ++e) {
-        bool taken = false;
-        for (int64_t i = 0; i < j; ++i) taken = taken || chosen[i] == e;
-        if (!taken && (best < 0 || p[e] > p[best])) best = static_cast<int32_t>(e);
-      }
-      chosen[j] = best;
-      w[j] = p[best];
-      chosen_sum += p[best];
-    }
-    if (normalize)
-      for (int64_t j = 0; j < k; ++j) w[j] = static_cast<float>(w[j] / chosen_sum);
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    router_topk_row(probs + r * num_experts, lse + r, experts + r * k, weights + r * k,
+                    logits + r * ld, num_experts, k, normalize);
 }
 
 void CpuBackend::router_topk_backward(float* dlogits, int64_t ld, const float* dweights,
@@ -49,29 +23,9 @@ void CpuBackend::router_topk_backward(float* dlogits, int64_t ld, const float* d
                                       const float* prob_grad, float z_scale, int64_t rows,
                                       int64_t num_experts, int64_t k, bool normalize) {
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* p = probs + r * num_experts;
-    const int32_t* chosen = experts + r * k;
-    const float* dw = dweights + r * k;
-    float* dz = dlogits + r * ld;
-    // d loss / d probs, kept in dz until the softmax backward below.
-    for (int64_t e = 0; e < num_experts; ++e) dz[e] = prob_grad ? prob_grad[e] : 0.0f;
-    if (normalize) {
-      // w_j = p_j / S with S = sum_i p_i: dp_j = (dw_j - sum_i dw_i w_i) / S.
-      double sum = 0.0, dot = 0.0;
-      for (int64_t j = 0; j < k; ++j) sum += p[chosen[j]];
-      for (int64_t j = 0; j < k; ++j) dot += dw[j] * (p[chosen[j]] / sum);
-      for (int64_t j = 0; j < k; ++j) dz[chosen[j]] += static_cast<float>((dw[j] - dot) / sum);
-    } else {
-      for (int64_t j = 0; j < k; ++j) dz[chosen[j]] += dw[j];
-    }
-    // Softmax backward: dz_e = p_e (dp_e - sum_f p_f dp_f); the z-loss adds 2 z_scale lse p_e.
-    double inner = 0.0;
-    for (int64_t e = 0; e < num_experts; ++e) inner += static_cast<double>(p[e]) * dz[e];
-    const double z_term = 2.0 * static_cast<double>(z_scale) * lse[r];
-    for (int64_t e = 0; e < num_experts; ++e)
-      dz[e] = static_cast<float>(p[e] * (dz[e] - inner + z_term));
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    router_topk_backward_row(dlogits + r * ld, dweights + r * k, probs + r * num_experts, lse[r],
+                             experts + r * k, prob_grad, z_scale, num_experts, k, normalize);
 }
 
 void CpuBackend::gather_rows(float* out, const float* src, int64_t ld_src, const int32_t* index,

@@ -99,6 +99,12 @@ void CudaBackend::ids_from_host(int32_t* dst, const int32_t* host_src, int64_t n
   synchronize();
 }
 
+void CudaBackend::ids_to_host(int32_t* host_dst, const int32_t* src, int64_t n) {
+  check(cudaMemcpyAsync(host_dst, src, n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
+        "ids_to_host");
+  synchronize();
+}
+
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the same buffers and leading
 // dimensions with the operands swapped (a row-major matrix is its transpose in column-major).
 void CudaBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,

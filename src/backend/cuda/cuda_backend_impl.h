@@ -36,6 +36,7 @@ class CudaBackend final : public Backend {
   void from_host(float* dst, const float* host_src, int64_t n) override;
   void ids_from_host(int32_t* dst, const int32_t* host_src, int64_t n) override;
   std::shared_ptr<Buffer> allocate_ids(int64_t n) override;
+  void ids_to_host(int32_t* host_dst, const int32_t* src, int64_t n) override;
 
   void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
             const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
@@ -88,6 +89,21 @@ class CudaBackend final : public Backend {
                      int64_t logits_ld, int64_t rows, const GateSpec& spec) override;
   void gate_score_stats(double* sum, double* below_threshold, const float* logits,
                         int64_t logits_ld, int64_t rows, const GateSpec& spec) override;
+
+  void router_topk_forward(float* probs, float* lse, int32_t* experts, float* weights,
+                           const float* logits, int64_t ld, int64_t rows, int64_t num_experts,
+                           int64_t k, bool normalize) override;
+  void router_topk_backward(float* dlogits, int64_t ld, const float* dweights, const float* probs,
+                            const float* lse, const int32_t* experts, const float* prob_grad,
+                            float z_scale, int64_t rows, int64_t num_experts, int64_t k,
+                            bool normalize) override;
+  void gather_rows(float* out, const float* src, int64_t ld_src, const int32_t* index, int64_t rows,
+                   int64_t cols) override;
+  void combine_rows(float* out, const float* src, const int32_t* slots, const float* weights,
+                    int64_t rows, int64_t k, int64_t cols, bool accumulate) override;
+  void combine_rows_backward(float* dsrc, float* dweights, const float* dout, const float* src,
+                             const int32_t* slots, const float* weights, int64_t rows, int64_t k,
+                             int64_t cols) override;
 
   void cross_entropy(float* losses, float* logits, const int32_t* targets, int64_t rows,
                      int64_t vocab, float dlogits_scale) override;
