@@ -7,6 +7,7 @@
 
 #include "gatedlm/checkpoint/checksum.h"
 #include "gatedlm/checkpoint/h5_file.h"
+#include "gatedlm/core/build_info.h"
 
 namespace gatedlm {
 
@@ -222,8 +223,8 @@ void write_checkpoint_file(const std::string& path, const CheckpointState& s) {
 
   f.set_attribute("/", "format", std::string(kCheckpointFormat));
   f.set_attribute("/", "format_version", kCheckpointFormatVersion);
-  f.set_attribute("/", "gatedlm_version", std::string(GATEDLM_VERSION));
-  f.set_attribute("/", "git_commit", std::string(GATEDLM_GIT_COMMIT));
+  f.set_attribute("/", "gatedlm_version", std::string(gatedlm_version()));
+  f.set_attribute("/", "git_commit", std::string(gatedlm_git_commit()));
   f.set_attribute("/", "created_utc", utc_now());
   f.set_attribute("/", "step", s.step);
   f.set_attribute("/", "tokens_seen", s.tokens_seen);

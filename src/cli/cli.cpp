@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "gatedlm/backend/cpu/cpu_backend.h"
+#include "gatedlm/core/build_info.h"
 #include "gatedlm/core/error.h"
 #include "gatedlm/dist/launch.h"
 
@@ -36,7 +37,8 @@ int run_cli(int argc, char** argv) {
   spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
   CLI::App app{"gatedlm: pretraining dense and MoE transformers with gated attention"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string(GATEDLM_VERSION) + " (" GATEDLM_GIT_COMMIT ")");
+  app.set_version_flag("--version",
+                       std::string(gatedlm_version()) + " (" + gatedlm_git_commit() + ")");
   const std::vector<cli::Command> commands = {
       cli::add_train_command(app),      cli::add_eval_command(app),
       cli::add_analyze_command(app),    cli::add_bench_command(app),

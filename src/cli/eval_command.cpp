@@ -75,6 +75,7 @@ EvalResult run_windows(const EvalArgs& a, ModelAnalysis* analysis, Config& confi
   opts.batch = a.batch_size > 0 ? a.batch_size : config_out.train.micro_batch_size;
   opts.order = WindowOrder::sequential;
   opts.vocab_size = config_out.model.vocab_size;
+  opts.bos_token = static_cast<int32_t>(config_out.data.bos_token_id);  // as in training
   auto loader = make_window_loader(opts);
   const int64_t available = loader->num_windows() / opts.batch;
   if (available < 1)

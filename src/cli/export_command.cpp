@@ -11,6 +11,7 @@
 #include "gatedlm/checkpoint/checkpoint.h"
 #include "gatedlm/checkpoint/hf_layout.h"
 #include "gatedlm/checkpoint/safetensors.h"
+#include "gatedlm/core/build_info.h"
 #include "gatedlm/core/error.h"
 
 namespace gatedlm::cli {
@@ -76,7 +77,7 @@ Command add_export_command(CLI::App& app) {
                               bf16 ? SafetensorsDtype::bf16 : SafetensorsDtype::f32,
                               {{"format", "pt"},
                                {"gatedlm_step", std::to_string(state.step)},
-                               {"gatedlm_version", GATEDLM_VERSION}});
+                               {"gatedlm_version", gatedlm_version()}});
             const int64_t max_pos = max_position_embeddings(config);
             write_json(out / "config.json",
                        hf_config_json(config.model, max_pos, bf16 ? "bfloat16" : "float32"));

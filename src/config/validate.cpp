@@ -189,6 +189,13 @@ void validate_config(const Config& config, const std::string& where) {
                "train.sample_interval needs data.tokenizer (the tokenizer the shards were "
                "prepared with)");
   }
+  check.at_least("data.bos_token_id", config.data.bos_token_id, -1);
+  if (config.data.bos_token_id >= config.model.vocab_size) {
+    check.fail("data.bos_token_id", "data.bos_token_id (" +
+                                        std::to_string(config.data.bos_token_id) +
+                                        ") must be below model.vocab_size (" +
+                                        std::to_string(config.model.vocab_size) + ")");
+  }
 
   const OptimizerConfig& optimizer = config.optimizer;
   if (optimizer.type != "adamw") {

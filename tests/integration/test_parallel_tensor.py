@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checkpoint_util import checkpoint_dir, make_shard, tensors, work_dir  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 import parallel_scaling_model as scaling  # noqa: E402
-from parallel_util import assert_close_losses, losses, max_tensor_difference, mpi_train  # noqa: E402
+from parallel_util import (assert_close_losses, losses, max_tensor_difference, mpi_train,  # noqa: E402
+                           worst_relative_difference)
 
 VARIANTS = {
     "baseline": {},
@@ -81,11 +82,20 @@ def main():
                     checkpoint__interval=2)
     assert "4 process(es), tensor parallel 2, data parallel 2 (ZeRO-1)" in out.output, out.output
     assert_close_losses(grid, one, 1e-6)
-    for group in ("model", "optimizer"):
-        diff, scale = max_tensor_difference(checkpoint_dir(grid, steps), checkpoint_dir(one, steps),
-                                            group)
-        assert diff <= 1e-5 * scale, f"TP2xDP2 vs TP1 {group}: max |diff| {diff} (scale {scale})"
-    print("PASS TP=2 x DP=2 (ZeRO-1, 4 ranks) == TP=1 x DP=1 x grad_accum 2")
+    # Gradients: after one unclipped step AdamW's moments are 0.1 g and 0.05 g^2 exactly.
+    one_g, grid_g = os.path.join(tmp, "grid_tp1_grad"), os.path.join(tmp, "grid_tp2dp2_grad")
+    mpi_train(0, one_g, data, 1, train__grad_accum_steps=2, **ONE_STEP)
+    mpi_train(4, grid_g, data, 1, parallel__tensor=2, parallel__zero=1, **ONE_STEP)
+    grad_rel, grad_key = worst_relative_difference(checkpoint_dir(grid_g, 1),
+                                                   checkpoint_dir(one_g, 1), "optimizer")
+    assert grad_rel <= 1e-5, f"TP2xDP2 vs TP1 gradients: {grad_key} differs by {grad_rel:.2e}"
+    # Over several steps the runs may drift apart by rounding (AdamW divides by sqrt(v)), so the
+    # parameters are held to the same norm-wise 1e-5.
+    model_rel, model_key = worst_relative_difference(checkpoint_dir(grid, steps),
+                                                     checkpoint_dir(one, steps), "model")
+    assert model_rel <= 1e-5, f"TP2xDP2 vs TP1 after {steps} steps: {model_key} {model_rel:.2e}"
+    print(f"PASS TP=2 x DP=2 (ZeRO-1, 4 ranks) == TP=1 x DP=1 x grad_accum 2: gradients "
+          f"{grad_rel:.1e}, parameters after {steps} steps {model_rel:.1e} (norm-wise relative)")
 
     # The scaling model of docs/parallelism.md against the bytes the run counted.
     predicted = sum(scaling.step_bytes(scaling.model_dims("dense-tiny"), tensor=2, data=2,

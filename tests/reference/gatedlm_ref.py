@@ -85,7 +85,7 @@ DEFAULT_CONFIG = {
         "decay_embeddings": True,
     },
     "scheduler": {"type": "cosine", "warmup_steps": 0, "min_lr": 0.0, "decay_fraction": 0.2},
-    "data": {"train": "", "val": "", "tokenizer": ""},
+    "data": {"train": "", "val": "", "tokenizer": "", "bos_token_id": -1},
     "parallel": {"tensor": 1, "expert": 1, "zero": 0},
     "checkpoint": {"interval": 0, "keep_last": 3, "keep_every": 0},
     "stability": {

@@ -16,6 +16,7 @@
 #include "gatedlm/checkpoint/resume.h"
 #include "gatedlm/checkpoint/retention.h"
 #include "gatedlm/checkpoint/writer.h"
+#include "gatedlm/core/build_info.h"
 #include "gatedlm/core/error.h"
 #include "gatedlm/train/signals.h"
 
@@ -129,7 +130,7 @@ TEST_F(CheckpointTest, FileRoundTripsEveryPart) {
   EXPECT_EQ(out.rng_streams[0].first, "dropout");
   EXPECT_EQ(out.rng_streams[0].second[3], 6u);
   EXPECT_EQ(out.config_yaml, in.config_yaml);
-  EXPECT_EQ(out.gatedlm_version, GATEDLM_VERSION);
+  EXPECT_EQ(out.gatedlm_version, gatedlm_version());
   EXPECT_EQ(read_checkpoint_config(file("model.h5")), in.config_yaml);
 
   // Every dataset carries a checksum, and verification passes.

@@ -451,6 +451,30 @@ TEST_F(DataTest, SequentialWindowsFollowInterfaces) {
   }
 }
 
+TEST_F(DataTest, BosTokenStartsEveryWindowAndEveryTokenIsATargetOnce) {
+  // With a BOS the inputs are [bos, t_0 .. t_{T-2}] and the targets t_0 .. t_{T-1}: over one pass
+  // the targets are exactly the tokens [0, windows*T) of the shard, each once.
+  const std::vector<int32_t> a = ramp(100, 35);
+  write_shard(path("a.bin"), a);
+  const int64_t seq_len = 8;
+  const int32_t bos = 7;
+  auto loader = make_window_loader({.pattern = path("a.bin"),
+                                    .batch = 1,
+                                    .seq_len = seq_len,
+                                    .order = WindowOrder::sequential,
+                                    .bos_token = bos});
+  ASSERT_EQ(loader->num_windows(), 4);
+  TokenBatch batch;
+  for (int64_t i = 0; i < 4; ++i) {
+    loader->next(batch);
+    std::vector<int32_t> inputs = {bos};
+    inputs.insert(inputs.end(), a.begin() + i * seq_len, a.begin() + i * seq_len + seq_len - 1);
+    const std::vector<int32_t> targets(a.begin() + i * seq_len, a.begin() + (i + 1) * seq_len);
+    EXPECT_EQ(batch.inputs, inputs) << "window " << i;
+    EXPECT_EQ(batch.targets, targets) << "window " << i;
+  }
+}
+
 TEST_F(DataTest, SequentialBatchesTakeConsecutiveWindows) {
   write_shard(path("val.bin"), ramp(0, 1000));
   auto loader = make_window_loader(

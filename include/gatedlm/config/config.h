@@ -145,6 +145,9 @@ struct DataConfig {
   std::string train;      // path or glob of token shards
   std::string val;        // path or glob; empty = no eval
   std::string tokenizer;  // as for `prepare --tokenizer`; needed by train.sample_interval
+  // >= 0: every window's first input is this token (a BOS), so position 0 is the same token in
+  // every window, as attention-sink measurements assume. -1 = off.
+  int64_t bos_token_id = -1;
 
   bool operator==(const DataConfig&) const = default;
 };

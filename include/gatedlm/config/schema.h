@@ -125,6 +125,7 @@ void visit_fields(DataConfig& data, V& v) {
   v.field("train", data.train);
   v.field("val", data.val);
   v.field("tokenizer", data.tokenizer);
+  v.field("bos_token_id", data.bos_token_id);
 }
 
 template <class V>

@@ -52,6 +52,9 @@ struct WindowLoaderOptions {
   // Data parallelism: this rank reads disjoint windows (rank, world) of the same stream.
   int64_t rank = 0;
   int64_t world = 1;
+  // >= 0: inputs are [bos, t_0 .. t_{T-2}] and targets [t_0 .. t_{T-1}] for window tokens t, so
+  // every token is still a target once per pass (docs/data.md).
+  int32_t bos_token = -1;
 };
 
 // Reads memory-mapped llm.c shards and Megatron indexed datasets (data/token_stream.h,
