@@ -24,8 +24,9 @@ EMA = 0.9  # at most; short curves get less smoothing (see ema_decay)
 COLORS = [plt.cm.tab20(i) for i in list(range(0, 20, 2)) + list(range(1, 20, 2))]
 
 
-def train_curve(run_dir):
-    """(steps, losses) of the train lines; a later line for a step wins (rollback replays)."""
+def metric_curve(run_dir, key):
+    """(steps, values) of `key` over metrics.jsonl, event lines excluded; a later line for a step
+    wins (a rollback replays steps)."""
     by_step = {}
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         for line in f:
@@ -33,11 +34,15 @@ def train_curve(run_dir):
                 j = json.loads(line)
             except ValueError:
                 continue
-            if "event" in j or not isinstance(j.get("loss"), (int, float)):
+            if "event" in j or not isinstance(j.get(key), (int, float)):
                 continue
-            by_step[j["step"]] = j["loss"]
+            by_step[j["step"]] = j[key]
     steps = sorted(by_step)
     return steps, [by_step[s] for s in steps]
+
+
+def train_curve(run_dir):
+    return metric_curve(run_dir, "loss")
 
 
 def ema_decay(points):
@@ -142,18 +147,8 @@ def plot_layers(runs, path):
 
 
 def analysis_curve(run_dir):
-    """(steps, mean F-Attn) of the analysis lines; a later line for a step wins."""
-    by_step = {}
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        for line in f:
-            try:
-                j = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(j.get("first_token_attn"), (int, float)):
-                by_step[j["step"]] = j["first_token_attn"]
-    steps = sorted(by_step)
-    return steps, [by_step[s] for s in steps]
+    """(steps, mean F-Attn) of the analysis lines."""
+    return metric_curve(run_dir, "first_token_attn")
 
 
 def plot_fattn_over_training(runs, path):
