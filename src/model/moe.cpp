@@ -120,9 +120,9 @@ void MoeLayer::forward(Backend& be, const float* x, float* out, int64_t rows) {
   stats_.lse_sq_sum = be.sum_squares(lse_.data(), rows);
   be.fill(prob_sum_.data(), experts_, 0.0f);
   be.sum_rows_accumulate(prob_sum_.data(), probs_.data(), rows, experts_, experts_);
-  std::vector<float> prob_sum(static_cast<size_t>(experts_));
-  be.to_host(prob_sum.data(), prob_sum_.data(), experts_);
-  stats_.prob_sum.assign(prob_sum.begin(), prob_sum.end());
+  host_prob_sum_.resize(static_cast<size_t>(experts_));
+  be.to_host(host_prob_sum_.data(), prob_sum_.data(), experts_);
+  stats_.prob_sum.assign(host_prob_sum_.begin(), host_prob_sum_.end());
 
   // Permute, one SwiGLU GEMM pair per expert over its rows, un-permute with the weights.
   be.gather_rows(permuted_in_.data(), x, hidden_, ids(source_ids_), plan_.kept(), hidden_);

@@ -56,6 +56,7 @@ class MoeLayer {
   ParameterSet::Id shared_gate_ = -1;
 
   Tensor router_logits_, probs_, lse_, weights_, prob_sum_;
+  std::vector<float> host_prob_sum_;  // [experts], reused every forward
   std::shared_ptr<Buffer> experts_ids_, slot_ids_, source_ids_;
   Tensor permuted_in_, gate_up_act_, hidden_act_, permuted_out_;
   Tensor shared_out_, shared_logit_, shared_gated_;
