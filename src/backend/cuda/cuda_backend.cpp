@@ -81,28 +81,26 @@ void CudaBackend::copy(float* dst, const float* src, int64_t n) {
 }
 
 // Host copies are synchronous: callers reuse or free their host arrays right after.
-void CudaBackend::to_host(float* host_dst, const float* src, int64_t n) {
-  check(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_),
-        "to_host");
+void CudaBackend::copy_sync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            const char* what) {
+  check(cudaMemcpyAsync(dst, src, bytes, kind, stream_), what);
   synchronize();
+}
+
+void CudaBackend::to_host(float* host_dst, const float* src, int64_t n) {
+  copy_sync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, "to_host");
 }
 
 void CudaBackend::from_host(float* dst, const float* host_src, int64_t n) {
-  check(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_),
-        "from_host");
-  synchronize();
+  copy_sync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, "from_host");
 }
 
 void CudaBackend::ids_from_host(int32_t* dst, const int32_t* host_src, int64_t n) {
-  check(cudaMemcpyAsync(dst, host_src, n * sizeof(int32_t), cudaMemcpyHostToDevice, stream_),
-        "ids_from_host");
-  synchronize();
+  copy_sync(dst, host_src, n * sizeof(int32_t), cudaMemcpyHostToDevice, "ids_from_host");
 }
 
 void CudaBackend::ids_to_host(int32_t* host_dst, const int32_t* src, int64_t n) {
-  check(cudaMemcpyAsync(host_dst, src, n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
-        "ids_to_host");
-  synchronize();
+  copy_sync(host_dst, src, n * sizeof(int32_t), cudaMemcpyDeviceToHost, "ids_to_host");
 }
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the same buffers and leading

@@ -119,6 +119,9 @@ class CudaBackend final : public Backend {
   void* scratch(size_t bytes);
 
  private:
+  // One enqueued copy, then a wait (the host side of every host transfer).
+  void copy_sync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* what);
+
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
