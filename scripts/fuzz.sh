@@ -61,6 +61,8 @@ progress() {
 }
 
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# The leak suppressions name only allocations kept inside external libraries (see the file).
+export LSAN_OPTIONS="suppressions=$source_dir/tests/sanitize/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 mkdir -p "$build_dir/fuzz/artifacts"
 failed=0
 for target in "${targets[@]}"; do

@@ -491,6 +491,9 @@ BpeModel parse_hf_tokenizer_json(std::string_view text, const std::string& name)
   if (root.contains("added_tokens") && !root["added_tokens"].is_null()) {
     const json& added = root["added_tokens"];
     if (!added.is_array()) json_fail(name, "/added_tokens", "an array");
+    std::unordered_map<int32_t, std::string_view> vocab_by_id;
+    for (const auto& [bytes, id] : m.tokens) vocab_by_id.emplace(id, bytes);
+    std::unordered_set<int32_t> added_ids;
     for (size_t i = 0; i < added.size(); ++i) {
       const json& a = added[i];
       const std::string where = fmt::format("/added_tokens/{}", i);
@@ -500,7 +503,18 @@ BpeModel parse_hf_tokenizer_json(std::string_view text, const std::string& name)
           a["content"].get_ref<const std::string&>().empty()) {
         json_fail(name, where, "{\"id\": non-negative integer, \"content\": non-empty string}");
       }
-      m.added.push_back({a["content"].get<std::string>(), a["id"].get<int32_t>()});
+      std::string content = a["content"].get<std::string>();
+      const auto id = a["id"].get<int32_t>();
+      // An added token may repeat its own vocab entry (GPT-2's <|endoftext|>) but not take
+      // another token's id: decoding that id could not give back both.
+      if (const auto same = vocab_by_id.find(id);
+          same != vocab_by_id.end() && same->second != content) {
+        json_fail(name, where + "/id",
+                  fmt::format("an id no other vocab token has, {} is taken", id));
+      }
+      if (!added_ids.insert(id).second)
+        json_fail(name, where + "/id", fmt::format("a unique id, {} repeats", id));
+      m.added.push_back({std::move(content), id});
     }
   }
   set_special_ids(m);

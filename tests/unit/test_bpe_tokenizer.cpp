@@ -330,6 +330,17 @@ TEST(BpeTokenizer, HfTokenizerJsonWithAddedTokensAndNfc) {
   EXPECT_EQ(bad("/added_tokens/0/content", ""),
             "tokenizer.json: at /added_tokens/0: expected {\"id\": non-negative integer, "
             "\"content\": non-empty string}");
+  // An added token on another token's id could not decode back to itself (fuzz finding
+  // tests/fuzz/corpus/tokenizer/finding-roundtrip-de6ba96a); its own vocab entry is fine.
+  EXPECT_EQ(bad("/added_tokens/0/id", 104),
+            "tokenizer.json: at /added_tokens/0/id: expected an id no other vocab token has, 104 "
+            "is taken");
+  EXPECT_EQ(bad("/added_tokens/1/id", 300),
+            "tokenizer.json: at /added_tokens/1/id: expected a unique id, 300 repeats");
+  nlohmann::json own_entry = j;
+  own_entry["model"]["vocab"]["<|endoftext|>"] = 300;
+  EXPECT_EQ(BpeTokenizer(parse_hf_tokenizer_json(own_entry.dump(), "tokenizer.json")).eos_id(),
+            300);
   EXPECT_EQ(error_of([] { parse_hf_tokenizer_json("{\"model\": [1,", "t.json"); }).substr(0, 43),
             "t.json: offset 13: expected valid JSON ([js");
   // A number beyond double range is nlohmann's out_of_range, not a parse_error (fuzz finding).
