@@ -254,6 +254,7 @@ void validate_config(const Config& config, const std::string& where) {
   const StabilityConfig& stability = config.stability;
   check.non_negative("stability.spike_zscore", stability.spike_zscore);
   check.at_least("stability.spike_window", stability.spike_window, 2);
+  check.at_least("stability.max_rollbacks_per_step", stability.max_rollbacks_per_step, 0);
 }
 
 }  // namespace gatedlm

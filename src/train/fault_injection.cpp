@@ -38,8 +38,13 @@ std::vector<int64_t> steps_from(const char* variable) {
   return steps;
 }
 
-bool listed(const std::vector<int64_t>& steps, int64_t step) {
-  return std::find(steps.begin(), steps.end(), step) != steps.end();
+// Whether `step` is listed; the occurrence is used up, so a listed step fires once (a replay
+// after a rollback meets it again only if it is listed again).
+bool take(std::vector<int64_t>& steps, int64_t step) {
+  const auto it = std::find(steps.begin(), steps.end(), step);
+  if (it == steps.end()) return false;
+  steps.erase(it);
+  return true;
 }
 
 }  // namespace
@@ -53,11 +58,11 @@ FaultInjection FaultInjection::from_environment() {
   return faults;
 }
 
-double FaultInjection::apply(int64_t step, double loss, ParameterSet& params) const {
+double FaultInjection::apply(int64_t step, double loss, ParameterSet& params) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  if (listed(nan_grad_steps_, step) && params.numel() > 0)
+  if (take(nan_grad_steps_, step) && params.numel() > 0)
     params.backend().from_host(params.grad(0), &nan, 1);
-  return listed(nan_loss_steps_, step) ? std::numeric_limits<double>::quiet_NaN() : loss;
+  return take(nan_loss_steps_, step) ? std::numeric_limits<double>::quiet_NaN() : loss;
 }
 
 }  // namespace gatedlm

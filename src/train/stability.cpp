@@ -1,5 +1,7 @@
 #include "gatedlm/train/stability.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 
 #include "gatedlm/config/enum_names.h"
@@ -39,6 +41,18 @@ StabilityMonitor::StabilityMonitor(const StabilityConfig& config)
     : config_(config), detector_(config.spike_zscore, config.spike_window) {}
 
 StepCheck StabilityMonitor::check(int64_t step, double loss, double grad_norm) {
+  StepCheck check = judge(step, loss, grad_norm);
+  if (check.verdict == StepVerdict::rollback &&
+      batches_to_skip(step) >= config_.max_rollbacks_per_step) {
+    check.verdict = StepVerdict::stop;
+    check.event["action"] = "stop";
+    check.stop_reason = fmt::format("stability.max_rollbacks_per_step ({}) reached",
+                                    config_.max_rollbacks_per_step);
+  }
+  return check;
+}
+
+StepCheck StabilityMonitor::judge(int64_t step, double loss, double grad_norm) const {
   StepCheck check;
   if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
     switch (config_.on_nonfinite) {
@@ -50,6 +64,7 @@ StepCheck StabilityMonitor::check(int64_t step, double loss, double grad_norm) {
         break;
       case NonFinitePolicy::stop:
         check.verdict = StepVerdict::stop;
+        check.stop_reason = "stability.on_nonfinite stops";
         break;
     }
     // JSON has no NaN or infinity: the values are written as text.

@@ -298,7 +298,7 @@ TrainSummary Trainer::run() {
     }
   };
 
-  const FaultInjection faults = FaultInjection::from_environment();
+  FaultInjection faults = FaultInjection::from_environment();
   TokenBatch batch;
   ModelAnalysis routing;  // MoE routing over the log window
   routing.reset(config_.model.num_hidden_layers, false);
@@ -336,9 +336,11 @@ TrainSummary Trainer::run() {
     }
     if (check.verdict == StepVerdict::stop) {
       if (root) write_run_outcome(run_dir_, {{"outcome", "diverged"}, {"steps", step + 1}});
-      throw RuntimeFailure(fmt::format(
-          "step {}: non-finite loss ({}) or gradient norm ({}); stability.on_nonfinite stops",
-          step + 1, loss, grad_norm));
+      const std::string what =
+          std::isfinite(loss) && std::isfinite(grad_norm)
+              ? fmt::format("loss spike ({})", loss)
+              : fmt::format("non-finite loss ({}) or gradient norm ({})", loss, grad_norm);
+      throw RuntimeFailure(fmt::format("step {}: {}; {}", step + 1, what, check.stop_reason));
     }
     if (check.verdict == StepVerdict::rollback) {
       writer.wait();

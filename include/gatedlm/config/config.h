@@ -178,6 +178,9 @@ struct StabilityConfig {
   int64_t spike_window = 100;
   SpikePolicy on_spike = SpikePolicy::none;
   NonFinitePolicy on_nonfinite = NonFinitePolicy::stop;
+  // Rollbacks allowed for one step; the next one stops the run (a fault that every replay meets
+  // again, whatever the batch, would otherwise loop for ever).
+  int64_t max_rollbacks_per_step = 3;
 
   bool operator==(const StabilityConfig&) const = default;
 };

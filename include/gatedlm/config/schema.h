@@ -148,6 +148,7 @@ template <class V>
 void visit_fields(StabilityConfig& stability, V& v) {
   v.field("spike_zscore", stability.spike_zscore);
   v.field("spike_window", stability.spike_window);
+  v.field("max_rollbacks_per_step", stability.max_rollbacks_per_step);
   v.field("on_spike", stability.on_spike);
   v.field("on_nonfinite", stability.on_nonfinite);
 }

@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 
 #include "gatedlm/config/config.h"
 
@@ -40,12 +41,15 @@ struct StepCheck {
   StepVerdict verdict = StepVerdict::apply;
   // The metrics.jsonl event line for this step; null when nothing happened.
   nlohmann::json event;
+  // With verdict stop: why, for the error line.
+  std::string stop_reason;
 };
 
 class StabilityMonitor {
  public:
   explicit StabilityMonitor(const StabilityConfig& config);
-  // Judges step `step` (1-based) from its loss and gradient norm, before the update.
+  // Judges step `step` (1-based) from its loss and gradient norm, before the update. A rollback
+  // beyond stability.max_rollbacks_per_step for this step becomes a stop.
   StepCheck check(int64_t step, double loss, double grad_norm);
   // The update of `step` was applied with this loss (the loss joins the window).
   void applied(int64_t step, double loss);
@@ -56,6 +60,9 @@ class StabilityMonitor {
   int64_t batches_to_skip(int64_t step) const;
 
  private:
+  // The configured policy's verdict, before the rollback limit.
+  StepCheck judge(int64_t step, double loss, double grad_norm) const;
+
   StabilityConfig config_;
   SpikeDetector detector_;
   std::map<int64_t, int64_t> skip_batches_;  // step -> batches to drop first
