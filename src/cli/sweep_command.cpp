@@ -80,7 +80,13 @@ Command add_sweep_command(CLI::App& app) {
               if (args->executor == "slurm") {
                 std::vector<const SweepRun*> runs;
                 for (const SweepRun& run : spec.runs) runs.push_back(&run);
-                std::printf("\n%s", slurm_array_script(spec, runs, slurm).c_str());
+                const auto waves = slurm_waves(spec, runs);
+                for (std::size_t w = 0; w < waves.size(); ++w)
+                  std::printf("\n%s",
+                              slurm_array_script(
+                                  spec, waves[w], slurm,
+                                  w == 0 ? "" : "afterok:<wave " + std::to_string(w) + " tasks>")
+                                  .c_str());
               }
               return 0;
             }

@@ -6,10 +6,29 @@
 
 namespace gatedlm::sweep_spec {
 
+namespace {
+
+// The emitter keeps a loaded node's block style unless every collection in it says otherwise.
+void set_flow_style(YAML::Node node) {
+  if (!node.IsMap() && !node.IsSequence()) return;
+  node.SetStyle(YAML::EmitterStyle::Flow);
+  for (auto item : node) {
+    if (node.IsMap()) {
+      set_flow_style(item.second);
+    } else {
+      set_flow_style(item);
+    }
+  }
+}
+
+}  // namespace
+
 std::string yaml_text(const YAML::Node& value) {
   if (value.IsScalar()) return value.Scalar();
+  const YAML::Node flow = YAML::Clone(value);
+  set_flow_style(flow);
   YAML::Emitter out;
-  out << YAML::Flow << value;
+  out << flow;
   return out.c_str();
 }
 
