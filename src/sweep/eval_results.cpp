@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "gatedlm/core/error.h"
@@ -10,6 +11,12 @@ namespace gatedlm {
 namespace fs = std::filesystem;
 
 namespace {
+
+// A loss as gatedlm eval --json writes it: a number, or null for a non-finite one.
+double loss_value(const nlohmann::json& value) {
+  if (value.is_null()) return std::numeric_limits<double>::quiet_NaN();
+  return value.get<double>();
+}
 
 nlohmann::json read_json_file(const fs::path& path) {
   std::ifstream in(path);
@@ -34,10 +41,10 @@ std::vector<RunEvalResult> read_eval_results(const std::string& run_dir) {
     r.setting = listed.value("setting", "");
     r.seq_len = listed.value("seq_len", int64_t{0});
     try {
-      r.val_loss = j.at("val_loss").get<double>();
+      r.val_loss = loss_value(j.at("val_loss"));
       for (const nlohmann::json& b : j.value("position_buckets", nlohmann::json::array()))
         r.buckets.push_back(
-            {b.at("start").get<int64_t>(), b.at("end").get<int64_t>(), b.at("loss").get<double>()});
+            {b.at("start").get<int64_t>(), b.at("end").get<int64_t>(), loss_value(b.at("loss"))});
     } catch (const nlohmann::json::exception& e) {
       throw RuntimeFailure(file.string() + ": not an eval result (" + e.what() + ")");
     }

@@ -239,6 +239,9 @@ int run_sweep_locally(const SweepSpec& spec, const LocalOptions& options) {
         ++finished;
         job_seconds += seconds;
         spdlog::info("{}: evaluated in {}", job.label(), format_duration(seconds));
+      } else if (stopping) {
+        fs::remove(job.temp_output(), ec);
+        spdlog::warn("{}: stopped; rerun to evaluate", job.label());
       } else {
         fs::remove(job.temp_output(), ec);
         fail(job, "exit " + std::to_string(code) + ", " + run.dir + "/eval.log");
