@@ -80,7 +80,7 @@ Command add_sweep_command(CLI::App& app) {
               if (args->executor == "slurm") {
                 std::vector<const SweepRun*> runs;
                 for (const SweepRun& run : spec.runs) runs.push_back(&run);
-                const auto waves = slurm_waves(spec, runs);
+                const auto waves = slurm_waves(runs);
                 for (std::size_t w = 0; w < waves.size(); ++w)
                   std::printf("\n%s",
                               slurm_array_script(

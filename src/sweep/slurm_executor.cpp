@@ -105,10 +105,11 @@ std::string evaluate_function(const std::vector<const SweepRun*>& runs) {
   std::string out = "evaluate_task() {\n  case \"$SLURM_ARRAY_TASK_ID\" in\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {
     if (runs[i]->evals.empty()) continue;
-    out += "    " + std::to_string(i) + ")\n";
+    out += fmt::format("    {})\n", i);
     for (const SweepEval& eval : runs[i]->evals) {
       out += "      run_eval " + quoted(eval.file);
-      for (const std::string& arg : eval_arguments(*runs[i], eval)) out += " " + quoted(arg);
+      for (const std::string& arg : eval_arguments(*runs[i], eval))
+        out.append(" ").append(quoted(arg));
       out += " || eval_rc=$?\n";
     }
     out += "      ;;\n";
@@ -161,8 +162,7 @@ std::string slurm_array_script(const SweepSpec& spec, const std::vector<const Sw
   return s.str();
 }
 
-std::vector<std::vector<const SweepRun*>> slurm_waves(const SweepSpec& spec,
-                                                      const std::vector<const SweepRun*>& runs) {
+std::vector<std::vector<const SweepRun*>> slurm_waves(const std::vector<const SweepRun*>& runs) {
   std::map<std::string, std::size_t> wave_of;
   std::vector<std::vector<const SweepRun*>> waves;
   for (const SweepRun* run : runs) {  // spec order: a run's resume_from comes before it
@@ -215,7 +215,7 @@ int submit_sweep_to_slurm(const SweepSpec& spec, const SlurmOptions& options) {
   // One array per wave of stages; a wave waits (afterok) for the tasks its runs continue from.
   std::map<std::string, std::string> task_of;  // run name -> "JOB_INDEX"
   for (const auto& [name, task] : queued) task_of[name] = task.id;
-  const auto waves = slurm_waves(spec, runs);
+  const auto waves = slurm_waves(runs);
   for (std::size_t w = 0; w < waves.size(); ++w) {
     std::set<std::string> needs;
     for (const SweepRun* run : waves[w])

@@ -28,8 +28,7 @@ std::string slurm_array_script(const SweepSpec& spec, const std::vector<const Sw
 
 // `runs` (in spec order) split into arrays submitted one after another: a run goes one wave
 // after the run it continues from when that one is among `runs`, else into the first.
-std::vector<std::vector<const SweepRun*>> slurm_waves(const SweepSpec& spec,
-                                                      const std::vector<const SweepRun*>& runs);
+std::vector<std::vector<const SweepRun*>> slurm_waves(const std::vector<const SweepRun*>& runs);
 
 // Writes the script for the unfinished runs to OUT/slurm/, submits it with sbatch and prints the
 // job id. 0 on success (also when nothing is left to run); RuntimeFailure when sbatch fails.
