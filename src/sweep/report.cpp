@@ -235,10 +235,9 @@ std::string eval_length_markdown(const std::vector<RunReport>& runs) {
         if (e.setting == setting) by_length[e.seq_len] = &e;
       out += fmt::format("| {} | {} | {} | {} |", r.name, r.variant, setting, r.train_seq_len);
       for (int64_t length : lengths)
-        out += " " +
-               (by_length.count(length) ? fmt::format("{:.4f}", by_length[length]->val_loss)
-                                        : std::string()) +
-               " |";
+        out += fmt::format(" {} |",
+                           cell(by_length.count(length) ? std::optional(by_length[length]->val_loss)
+                                                        : std::nullopt));
       // Buckets of the longest evaluation that start at or after the training length.
       const RunEvalResult& longest = *by_length.rbegin()->second;
       double sum = 0.0;
@@ -248,7 +247,7 @@ std::string eval_length_markdown(const std::vector<RunReport>& runs) {
           sum += b.loss;
           ++count;
         }
-      out += " " + (count ? fmt::format("{:.4f}", sum / count) : std::string()) + " |\n";
+      out += fmt::format(" {} |\n", cell(count ? std::optional(sum / count) : std::nullopt));
     }
   }
   return out;
