@@ -5,6 +5,8 @@
                               runs marked x at the top (only when the runs span several LRs)
   DIR/plots/layers.png        F-Attn and M-Act per layer, one line per run (when analysed)
   DIR/plots/fattn_over_training.png   mean F-Attn against step (when analysed more than once)
+  DIR/plots/loss_vs_position.png      loss per position bucket at each run's longest evaluation,
+                                      one panel per evaluation setting (staged sweeps' evaluate)
 Needs matplotlib (Debian: python3-matplotlib)."""
 import json
 import math
@@ -171,6 +173,40 @@ def plot_fattn_over_training(runs, path):
     return True
 
 
+def plot_loss_vs_position(runs, path):
+    evaluated = [r for r in runs if r.get("evaluations")]
+    if not evaluated:
+        return False
+    settings = []  # in the order the spec lists them
+    for r in evaluated:
+        for e in r["evaluations"]:
+            if e["setting"] not in settings:
+                settings.append(e["setting"])
+    fig, axes = plt.subplots(1, len(settings), figsize=(5.5 * len(settings), 4.2), sharey=True,
+                             squeeze=False)
+    for ax, setting in zip(axes[0], settings):
+        for i, r in enumerate(evaluated):
+            mine = [e for e in r["evaluations"] if e["setting"] == setting and e["buckets"]]
+            if not mine:
+                continue
+            longest = max(mine, key=lambda e: e["seq_len"])
+            xs = [(b["start"] + b["end"]) / 2 for b in longest["buckets"]]
+            ax.plot(xs, [b["loss"] for b in longest["buckets"]], marker=".",
+                    color=COLORS[i % len(COLORS)], label=f"{r['name']} (eval {longest['seq_len']})")
+            ax.axvline(r["train_seq_len"], color="gray", linestyle="--", linewidth=1)
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{setting} (dashed: training length)")
+        ax.set_xlabel("position (bucket centre)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("mean loss")
+    fig.suptitle("Loss vs position")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: plot_report.py DIR (after gatedlm report DIR wrote DIR/report.json)")
@@ -187,6 +223,8 @@ def main():
         written.append(os.path.join(plots, "layers.png"))
     if plot_fattn_over_training(runs, os.path.join(plots, "fattn_over_training.png")):
         written.append(os.path.join(plots, "fattn_over_training.png"))
+    if plot_loss_vs_position(runs, os.path.join(plots, "loss_vs_position.png")):
+        written.append(os.path.join(plots, "loss_vs_position.png"))
     print("wrote " + ", ".join(written))
 
 

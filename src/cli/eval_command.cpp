@@ -44,14 +44,9 @@ void add_eval_options(CLI::App& cmd, EvalArgs& a) {
   add_device_option(cmd, a.device);
 }
 
-// Only RoPE keys may change at eval time: they alter no parameter shape, and long-context
-// evaluation needs them (YaRN on a model trained without it).
 void check_eval_overrides(const std::vector<std::string>& overrides) {
   for (const std::string& o : overrides) {
-    const std::string key = o.substr(0, o.find('='));
-    const bool rope = key == "model.rope_theta" || key == "model.rope_scaling" ||
-                      key.rfind("model.rope_scaling.", 0) == 0;
-    if (!rope || o.find('=') == std::string::npos)
+    if (!is_eval_override_key(o.substr(0, o.find('='))) || o.find('=') == std::string::npos)
       throw InputError("--set " + o +
                        ": eval accepts only model.rope_theta=V and model.rope_scaling[.key]=V");
   }

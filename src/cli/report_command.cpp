@@ -71,7 +71,9 @@ Command add_report_command(CLI::App& app) {
   return {cmd, [args] {
             const std::string markdown = write_report(args->dir, args->options);
             std::fputs(markdown.c_str(), stdout);
-            std::printf("wrote %s/report.md, report.csv\n", args->dir.c_str());
+            const bool positions = std::filesystem::exists(args->dir + "/positions.csv");
+            std::printf("wrote %s/report.md, report.csv%s\n", args->dir.c_str(),
+                        positions ? ", positions.csv" : "");
             std::fflush(stdout);  // before the plotting script writes to the same stream
             if (!args->no_plots) run_plot_script(args->dir);
             return 0;

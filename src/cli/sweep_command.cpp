@@ -68,13 +68,25 @@ Command add_sweep_command(CLI::App& app) {
               for (const SweepRun& run : spec.runs) {
                 std::string line = run.name;
                 for (const auto& [key, value] : run.overrides) line += "  " + key + "=" + value;
+                if (!run.resume_from.empty())
+                  line += "\n  resumes from " + run.resume_from + " (" + run.resume_dir + ")";
+                for (const SweepEval& eval : run.evals) {
+                  line += "\n  then " + eval.file + ": gatedlm";
+                  for (const std::string& arg : eval_arguments(run, eval)) line += " " + arg;
+                }
                 std::printf("%s\n", line.c_str());
               }
               std::printf("%zu runs in %s\n", spec.runs.size(), spec.out_dir.c_str());
               if (args->executor == "slurm") {
                 std::vector<const SweepRun*> runs;
                 for (const SweepRun& run : spec.runs) runs.push_back(&run);
-                std::printf("\n%s", slurm_array_script(spec, runs, slurm).c_str());
+                const auto waves = slurm_waves(runs);
+                for (std::size_t w = 0; w < waves.size(); ++w)
+                  std::printf("\n%s",
+                              slurm_array_script(
+                                  spec, waves[w], slurm,
+                                  w == 0 ? "" : "afterok:<wave " + std::to_string(w) + " tasks>")
+                                  .c_str());
               }
               return 0;
             }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <tuple>
 
 #include "gatedlm/checkpoint/store.h"
@@ -35,12 +36,14 @@ RunReport read_run(const fs::path& dir, const ReportOptions& options) {
     if (!j.is_discarded()) {
       r.name = j.value("name", r.name);
       r.variant = j.value("variant", "");
+      r.stage = j.value("stage", "");
     }
   }
   std::optional<Config> config;
   try {
     config = load_config((dir / "config.yaml").string());
     r.lr = config->optimizer.lr;
+    r.train_seq_len = config->train.seq_len;
   } catch (const InputError&) {
   }
   const bool logged_spikes = config && config->stability.spike_zscore > 0;
@@ -118,6 +121,7 @@ RunReport read_run(const fs::path& dir, const ReportOptions& options) {
     r.steps = std::max<int64_t>(r.steps, outcome->value("steps", int64_t{0}));
   }
   r.state = r.diverged ? "diverged" : outcome ? "done" : "partial";
+  r.evaluations = read_eval_results(dir.string());
   return r;
 }
 
@@ -205,14 +209,81 @@ std::string report_csv(const std::vector<RunReport>& runs) {
   return out;
 }
 
+std::string eval_length_markdown(const std::vector<RunReport>& runs) {
+  std::set<int64_t> lengths;
+  for (const RunReport& r : runs)
+    for (const RunEvalResult& e : r.evaluations) lengths.insert(e.seq_len);
+  if (lengths.empty()) return "";
+  std::string out =
+      "\n## Loss by evaluation length\n\nMean loss over the window; last column: the positions "
+      "at or beyond the run's training length, at the longest evaluation.\n\n| run | variant | "
+      "setting | train len |";
+  std::string rule = "|---|---|---|---|";
+  for (int64_t length : lengths) {
+    out += fmt::format(" {} |", length);
+    rule += "---|";
+  }
+  out += " beyond train len |\n" + rule + "---|\n";
+  for (const RunReport& r : runs) {
+    std::vector<std::string> settings;  // in the order the spec lists them
+    for (const RunEvalResult& e : r.evaluations)
+      if (std::find(settings.begin(), settings.end(), e.setting) == settings.end())
+        settings.push_back(e.setting);
+    for (const std::string& setting : settings) {
+      std::map<int64_t, const RunEvalResult*> by_length;
+      for (const RunEvalResult& e : r.evaluations)
+        if (e.setting == setting) by_length[e.seq_len] = &e;
+      out += fmt::format("| {} | {} | {} | {} |", r.name, r.variant, setting, r.train_seq_len);
+      for (int64_t length : lengths)
+        out += fmt::format(" {} |",
+                           cell(by_length.count(length) ? std::optional(by_length[length]->val_loss)
+                                                        : std::nullopt));
+      // Buckets of the longest evaluation that start at or after the training length.
+      const RunEvalResult& longest = *by_length.rbegin()->second;
+      double sum = 0.0;
+      int64_t count = 0;
+      for (const EvalBucketLoss& b : longest.buckets)
+        if (b.start >= r.train_seq_len) {
+          sum += b.loss;
+          ++count;
+        }
+      out += fmt::format(" {} |\n", cell(count ? std::optional(sum / count) : std::nullopt));
+    }
+  }
+  return out;
+}
+
+std::string positions_csv(const std::vector<RunReport>& runs) {
+  std::string out =
+      "run,variant,stage,setting,train_seq_len,eval_seq_len,bucket_start,bucket_end,bucket_loss,"
+      "val_loss\n";
+  for (const RunReport& r : runs)
+    for (const RunEvalResult& e : r.evaluations)
+      for (const EvalBucketLoss& b : e.buckets)
+        out +=
+            fmt::format("{},{},{},{},{},{},{},{},{:.6g},{:.6g}\n", r.name, r.variant, r.stage,
+                        e.setting, r.train_seq_len, e.seq_len, b.start, b.end, b.loss, e.val_loss);
+  return out;
+}
+
 std::string write_report(const std::string& dir, const ReportOptions& options) {
   const std::vector<RunReport> runs = collect_run_reports(dir, options);
-  const std::string markdown = report_markdown(runs);
+  const std::string markdown = report_markdown(runs) + eval_length_markdown(runs);
   nlohmann::json json = nlohmann::json::array();
   auto opt = [](const std::optional<double>& v) {
     return v ? nlohmann::json(*v) : nlohmann::json();
   };
-  for (const RunReport& r : runs)
+  for (const RunReport& r : runs) {
+    nlohmann::json evaluations = nlohmann::json::array();
+    for (const RunEvalResult& e : r.evaluations) {
+      nlohmann::json buckets = nlohmann::json::array();
+      for (const EvalBucketLoss& b : e.buckets)
+        buckets.push_back({{"start", b.start}, {"end", b.end}, {"loss", b.loss}});
+      evaluations.push_back({{"setting", e.setting},
+                             {"seq_len", e.seq_len},
+                             {"val_loss", e.val_loss},
+                             {"buckets", buckets}});
+    }
     json.push_back({{"name", r.name},
                     {"dir", fs::absolute(r.dir).string()},
                     {"variant", r.variant},
@@ -223,10 +294,17 @@ std::string write_report(const std::string& dir, const ReportOptions& options) {
                     {"val_loss", opt(r.val_loss)},
                     {"spike_steps", r.spike_steps},
                     {"layer_first_token_attn", r.layer_first_token_attn},
-                    {"layer_max_act", r.layer_max_act}});
+                    {"layer_max_act", r.layer_max_act},
+                    {"stage", r.stage},
+                    {"train_seq_len", r.train_seq_len},
+                    {"evaluations", evaluations}});
+  }
   write_file_durably((fs::path(dir) / "report.md").string(), markdown);
   write_file_durably((fs::path(dir) / "report.csv").string(), report_csv(runs));
   write_file_durably((fs::path(dir) / "report.json").string(), json.dump(1) + "\n");
+  if (std::any_of(runs.begin(), runs.end(),
+                  [](const RunReport& r) { return !r.evaluations.empty(); }))
+    write_file_durably((fs::path(dir) / "positions.csv").string(), positions_csv(runs));
   return markdown;
 }
 

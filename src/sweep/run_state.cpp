@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -78,6 +79,17 @@ RunStatus read_run_status(const std::string& run_dir) {
   return status;
 }
 
+bool run_finished(const std::string& run_dir) { return read_run_outcome(run_dir).has_value(); }
+
+bool eval_done(const SweepRun& run, const SweepEval& eval) {
+  return fs::exists(fs::path(run.dir) / eval.file);
+}
+
+std::size_t evals_done(const SweepRun& run) {
+  return std::count_if(run.evals.begin(), run.evals.end(),
+                       [&](const SweepEval& eval) { return eval_done(run, eval); });
+}
+
 void prepare_run_dir(const SweepRun& run, const std::string& spec_path) {
   std::error_code ec;
   fs::create_directories(run.dir, ec);
@@ -94,10 +106,26 @@ void prepare_run_dir(const SweepRun& run, const std::string& spec_path) {
                    run.dir);
   }
   write_file_durably(config_path.string(), yaml);
+  write_run_record(run, spec_path);
+}
+
+void write_run_record(const SweepRun& run, const std::string& spec_path) {
   nlohmann::json overrides = nlohmann::json::array();
   for (const auto& [key, value] : run.overrides) overrides.push_back({key, value});
-  const nlohmann::json record = {
+  nlohmann::json record = {
       {"name", run.name}, {"variant", run.variant}, {"spec", spec_path}, {"overrides", overrides}};
+  if (!run.stage.empty()) record["stage"] = run.stage;
+  if (!run.resume_from.empty()) record["resume_from"] = run.resume_from;
+  if (!run.evals.empty()) {
+    nlohmann::json evals = nlohmann::json::array();
+    for (const SweepEval& e : run.evals)
+      evals.push_back({{"setting", e.setting},
+                       {"seq_len", e.seq_len},
+                       {"buckets", e.buckets},
+                       {"file", e.file},
+                       {"overrides", e.overrides}});
+    record["evaluations"] = evals;
+  }
   write_file_durably((fs::path(run.dir) / "sweep-run.json").string(), record.dump(1) + "\n");
 }
 

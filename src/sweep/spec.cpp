@@ -1,5 +1,6 @@
 #include "gatedlm/sweep/spec.h"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -12,92 +13,17 @@
 #include "gatedlm/config/loader.h"
 #include "gatedlm/config/source_tree.h"
 #include "gatedlm/core/error.h"
+#include "spec_reader.h"
+#include "stages.h"
 
 namespace gatedlm {
 namespace fs = std::filesystem;
+using namespace sweep_spec;
 
 namespace {
 
 // Top-level keys that belong to the sweep, not to the base config.
-constexpr const char* kSweepKeys[] = {"out_dir", "variants", "grid", "seeds", "slurm"};
-
-struct SpecReader {
-  std::string path;
-  SourceText source{path, 0, 0};
-
-  SourceLocation where(const YAML::Node& node) const { return source.locate(node.Mark()); }
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& message) const {
-    const SourceLocation at = where(node);
-    throw InputError(located(at.file, at.line, at.col, message));
-  }
-};
-
-// A value as YAML text on one line, as --dry-run shows it.
-std::string yaml_text(const YAML::Node& value) {
-  if (value.IsScalar()) return value.Scalar();
-  YAML::Emitter out;
-  out << YAML::Flow << value;
-  return out.c_str();
-}
-
-// "2.0e-3" -> "2.0e-3", "{a: b}" -> "-a-b-": what may stand in a directory name.
-std::string name_safe(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    const bool ok =
-        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+' || c == '_';
-    out += ok ? c : '-';
-  }
-  return out;
-}
-
-struct Override {
-  std::string key;
-  YAML::Node value;
-  SourceLocation key_location;
-};
-
-// Sets dotted `key` (written at `at`) to `value` in `root`; every segment points at the key.
-void apply(const SpecReader& spec, SourceNode& root, const std::string& key,
-           const SourceLocation& at, const YAML::Node& value) {
-  std::vector<KeyPathSegment> path;
-  for (std::size_t start = 0;;) {
-    const std::size_t end = key.find('.', start);
-    const std::string name = key.substr(start, end == std::string::npos ? end : end - start);
-    if (name.empty())
-      throw InputError(located(at.file, at.line, at.col, "empty key name in '" + key + "'"));
-    path.push_back({name, at});
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  if (path.size() == 1 && path[0].name == "base")
-    throw InputError(located(at.file, at.line, at.col, "base cannot be overridden per run"));
-  set_at_path(root, path, source_node_from_yaml(path.back().name, at, value, spec.source));
-}
-
-std::string scalar(const SpecReader& spec, const YAML::Node& node, const std::string& what) {
-  if (!node.IsScalar()) spec.fail(node, what + ": expected a single value");
-  return node.Scalar();
-}
-
-int64_t integer(const SpecReader& spec, const YAML::Node& node, const std::string& what) {
-  const std::string text = scalar(spec, node, what);
-  try {
-    std::size_t used = 0;
-    const long long value = std::stoll(text, &used);
-    if (used == text.size() && value >= 0) return value;
-  } catch (const std::exception&) {
-  }
-  spec.fail(node, what + ": expected a non-negative integer, got '" + text + "'");
-}
-
-std::vector<std::string> string_list(const SpecReader& spec, const YAML::Node& node,
-                                     const std::string& what) {
-  if (!node.IsSequence()) spec.fail(node, what + ": expected a list of strings");
-  std::vector<std::string> out;
-  for (const YAML::Node& item : node) out.push_back(scalar(spec, item, what));
-  return out;
-}
+constexpr const char* kSweepKeys[] = {"out_dir", "variants", "grid", "seeds", "slurm", "stages"};
 
 SlurmResources read_slurm(const SpecReader& spec, const YAML::Node& node) {
   SlurmResources r;
@@ -145,7 +71,7 @@ SlurmResources read_slurm(const SpecReader& spec, const YAML::Node& node) {
 
 struct Variant {
   std::string name;
-  std::vector<std::pair<YAML::Node, YAML::Node>> overrides;  // key, value
+  NodeOverrides overrides;
 };
 
 std::vector<Variant> read_variants(const SpecReader& spec, const YAML::Node& node) {
@@ -155,15 +81,8 @@ std::vector<Variant> read_variants(const SpecReader& spec, const YAML::Node& nod
     spec.fail(node, "variants: expected a map of run name -> {key: value, ...}");
   for (const auto& pair : node) {
     Variant v;
-    v.name = scalar(spec, pair.first, "variants");
-    if (v.name.empty() || name_safe(v.name) != v.name || v.name.front() == '.')
-      spec.fail(pair.first, "variants: '" + v.name +
-                                "' is not a usable run name (letters, digits, '.', '-', '_', '+')");
-    const YAML::Node overrides = pair.second;
-    if (!overrides.IsNull() && !overrides.IsMap())
-      spec.fail(overrides, "variants." + v.name + ": expected a map of key.path: value");
-    if (overrides.IsMap())
-      for (const auto& kv : overrides) v.overrides.emplace_back(kv.first, kv.second);
+    v.name = checked_name(spec, pair.first, "variants");
+    v.overrides = read_overrides(spec, pair.second, "variants." + v.name);
     variants.push_back(std::move(v));
   }
   return variants;
@@ -213,15 +132,6 @@ SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string
   }
   const YAML::Node& doc = loaded;  // const: looking a key up must not add it
   if (!doc.IsMap()) spec.fail(doc, "expected a sweep spec: base:, variants:, grid:, seeds:");
-  // Proposed by the length-extrapolation study (docs/studies/length-extrapolation.md); staged
-  // runs are not part of the sweep runner yet.
-  for (const char* staged : {"resume_from", "evaluate"})
-    if (const YAML::Node node = doc[staged])
-      spec.fail(node, std::string(staged) +
-                          ": staged runs are not supported by gatedlm sweep yet (see "
-                          "docs/sweeps.md); scripts/studies/length_extrapolation.sh runs this "
-                          "study");
-
   // The base config with the spec's own config sections laid over it; sweep keys removed.
   SourceNode base = load_source_file(path);
   std::erase_if(base.entries, [](const SourceNode& entry) {
@@ -245,49 +155,42 @@ SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string
     for (const YAML::Node& seed : node) seeds.push_back(seed);
   }
 
-  std::set<std::string> names;
+  const std::vector<Stage> stages = read_stages(spec, doc["stages"]);
+
+  // Every point of variants x grid x seeds: its name and config source, before the stages.
+  struct Point {
+    std::string name, variant;
+    SourceNode root;
+    std::vector<std::pair<std::string, std::string>> overrides;
+  };
+  std::vector<Point> points;
   std::vector<std::size_t> index(grid.size(), 0);  // the odometer over the grid
   for (const Variant& variant : variants) {
     std::fill(index.begin(), index.end(), 0);
     while (true) {
       for (std::size_t s = 0; s < std::max<std::size_t>(seeds.size(), 1); ++s) {
-        SweepRun run;
-        run.variant = variant.name;
-        SourceNode root = base;
-        std::string name = variant.name;
+        Point point{variant.name, variant.name, base, {}};
         auto set = [&](const YAML::Node& key, const YAML::Node& value) {
-          apply(spec, root, scalar(spec, key, "override key"), spec.where(key), value);
-          run.overrides.emplace_back(key.Scalar(), yaml_text(value));
+          apply(spec, point.root, scalar(spec, key, "override key"), spec.where(key), value);
+          point.overrides.emplace_back(key.Scalar(), yaml_text(value));
         };
         for (const auto& [key, value] : variant.overrides) set(key, value);
         for (std::size_t a = 0; a < grid.size(); ++a) {
           const YAML::Node& value = grid[a].values[index[a]];
           set(grid[a].key, value);
           if (grid[a].values.size() > 1)
-            name +=
-                (name.empty() ? "" : "_") + grid[a].short_name + "-" + name_safe(yaml_text(value));
+            point.name += (point.name.empty() ? "" : "_") + grid[a].short_name + "-" +
+                          name_safe(yaml_text(value));
         }
         if (!seeds.empty()) {
           // A bad seed is reported at the seeds list, where it was written.
-          apply(spec, root, "train.seed", spec.where(seeds[s]), seeds[s]);
-          run.overrides.emplace_back("train.seed", yaml_text(seeds[s]));
+          apply(spec, point.root, "train.seed", spec.where(seeds[s]), seeds[s]);
+          point.overrides.emplace_back("train.seed", yaml_text(seeds[s]));
           if (seeds.size() > 1)
-            name +=
-                (name.empty() ? "" : "_") + std::string("seed-") + name_safe(yaml_text(seeds[s]));
+            point.name += (point.name.empty() ? "" : "_") + std::string("seed-") +
+                          name_safe(yaml_text(seeds[s]));
         }
-        apply_overrides(root, overrides);
-        for (const std::string& o : overrides) {
-          const std::size_t eq = o.find('=');
-          run.overrides.emplace_back(o.substr(0, eq),
-                                     eq == std::string::npos ? "" : o.substr(eq + 1));
-        }
-        run.name = name.empty() ? "base" : name;
-        if (!names.insert(run.name).second)
-          spec.fail(doc, "two runs are both named '" + run.name +
-                             "'; give variants different names or vary a grid key");
-        run.config = config_from_source(root, path);
-        run.dir = (fs::path(out.out_dir) / run.name).string();
-        out.runs.push_back(std::move(run));
+        points.push_back(std::move(point));
       }
       // Next grid point: the last axis turns fastest.
       std::size_t a = grid.size();
@@ -295,7 +198,85 @@ SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string
       if (a == 0) break;
     }
   }
+
+  // Each stage repeats every point (a spec without stages is one unnamed stage), stage by
+  // stage, so a run comes after the run it resumes from.
+  std::vector<const Stage*> stage_order;
+  for (const Stage& stage : stages) stage_order.push_back(&stage);
+  if (stage_order.empty()) stage_order.push_back(nullptr);
+  std::set<std::string> names;
+  for (const Stage* stage : stage_order) {
+    for (const Point& point : points) {
+      auto run_name = [&](const std::string& stage_name) {
+        const std::string name =
+            point.name + (point.name.empty() || stage_name.empty() ? "" : "_") + stage_name;
+        return name.empty() ? std::string("base") : name;
+      };
+      SweepRun run;
+      run.variant = point.variant;
+      run.overrides = point.overrides;
+      SourceNode root = point.root;
+      if (stage) {
+        run.stage = stage->name;
+        for (const auto& [key, value] : stage->overrides) {
+          apply(spec, root, scalar(spec, key, "override key"), spec.where(key), value);
+          run.overrides.emplace_back(key.Scalar(), yaml_text(value));
+        }
+      }
+      apply_overrides(root, overrides);
+      for (const std::string& o : overrides) {
+        const std::size_t eq = o.find('=');
+        run.overrides.emplace_back(o.substr(0, eq),
+                                   eq == std::string::npos ? "" : o.substr(eq + 1));
+      }
+      run.name = run_name(run.stage);
+      if (!names.insert(run.name).second)
+        spec.fail(doc, "two runs are both named '" + run.name +
+                           "'; give variants different names or vary a grid key");
+      run.config = config_from_source(root, path);
+      run.dir = (fs::path(out.out_dir) / run.name).string();
+      if (stage && !stage->resume_from.empty()) {
+        const SweepRun* from = out.find(run_name(stage->resume_from));
+        run.resume_from = from->name;
+        run.resume_dir = from->dir;
+        // Resuming at or past the new train.steps would train nothing and never finish.
+        if (run.config.train.steps <= from->config.train.steps)
+          spec.fail(stage->resume_node,
+                    fmt::format("stages.{}: train.steps is {}, but it continues from {} at step "
+                                "{}; give this stage more steps",
+                                stage->name, run.config.train.steps, from->name,
+                                from->config.train.steps));
+      }
+      if (stage && stage->evaluate)
+        run.evals = expand_evaluations(spec, *stage->evaluate, root, run.config);
+      out.runs.push_back(std::move(run));
+    }
+  }
   return out;
+}
+
+const SweepRun* SweepSpec::find(const std::string& run_name) const {
+  for (const SweepRun& run : runs)
+    if (run.name == run_name) return &run;
+  return nullptr;
+}
+
+std::vector<std::string> eval_arguments(const SweepRun& run, const SweepEval& eval) {
+  std::vector<std::string> args = {"eval",
+                                   "--checkpoint",
+                                   run.dir,
+                                   "--data",
+                                   eval.data,
+                                   "--seq-len",
+                                   std::to_string(eval.seq_len),
+                                   "--per-position-buckets",
+                                   std::to_string(eval.buckets),
+                                   "--batch-size",
+                                   "1",
+                                   "--json"};
+  if (eval.batches > 0) args.insert(args.end(), {"--batches", std::to_string(eval.batches)});
+  for (const std::string& o : eval.overrides) args.insert(args.end(), {"--set", o});
+  return args;
 }
 
 }  // namespace gatedlm

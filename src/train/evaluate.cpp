@@ -36,6 +36,11 @@ EvalResult evaluate(Transformer& model, BatchLoader& loader, int64_t batches,
   return result;
 }
 
+bool is_eval_override_key(const std::string& dotted_key) {
+  return dotted_key == "model.rope_theta" || dotted_key == "model.rope_scaling" ||
+         dotted_key.rfind("model.rope_scaling.", 0) == 0;
+}
+
 std::vector<PositionBucket> position_buckets(const std::vector<double>& position_loss,
                                              int64_t buckets) {
   const int64_t T = static_cast<int64_t>(position_loss.size());

@@ -26,6 +26,7 @@
 #include "gatedlm/train/fault_injection.h"
 #include "gatedlm/train/metrics.h"
 #include "gatedlm/train/progress.h"
+#include "gatedlm/train/resume_changes.h"
 #include "gatedlm/train/routing_metrics.h"
 #include "gatedlm/train/run_outcome.h"
 #include "gatedlm/train/signals.h"
@@ -136,6 +137,8 @@ TrainSummary Trainer::run() {
   int64_t start_step = 0, tokens = 0;
   double elapsed_before = 0.0;
   if (resume) {
+    for (const std::string& change : apply_resume_changes(resume->state, config_))
+      spdlog::info("resuming with {}", change);
     const CheckpointState& state = resume->state;
     restore_training(state, model.params(), optimizer);
     restore_loaders(*resume, *train_loader, val_loader.get());

@@ -2,7 +2,9 @@
 started here on loopback, all its state in a temporary directory (recipe:
 ../shared/notes/slurm-single-node.md). A 3-run sweep is submitted as a job array; one task's
 training is killed (SIGKILL) midway; the others finish; rerunning the same command submits only
-the killed run, which resumes from its checkpoint. The daemons are stopped by PID at the end.
+the killed run, which resumes from its checkpoint. Then a staged sweep: its second stage is
+submitted as a second array held with --dependency=afterok on the first stage's task, resumes
+from that task's checkpoint and runs its evaluations. The daemons are stopped by PID at the end.
 Skips, saying why, where Slurm cannot run (not installed, not root)."""
 import hashlib
 import json
@@ -187,6 +189,50 @@ def submit(spec, slurm):
     return job[0], text
 
 
+STAGES = """stages:
+  short: {set: {train.steps: 8}}
+  long:
+    resume_from: short
+    set: {train.steps: 12, train.seq_len: 32, model.rope_theta: 100000}
+    evaluate: {seq_len_multiples: [1, 2], buckets: 2, tokens: 128,
+               settings: {plain: {}, yarn: {model.rope_scaling: {type: yarn}}}}
+"""
+
+
+def check_staged(slurm, tmp, data):
+    """5. Two stages, two arrays: the second waits (afterok) for the first's task."""
+    out = os.path.join(tmp, "staged")
+    spec = write_spec(os.path.join(tmp, "staged.yaml"), data,
+                      f"out_dir: {out}\n{STAGES}slurm: {{cpus_per_task: 1, time: '00:10:00'}}\n",
+                      steps=8, interval=0)
+    text = sweep(slurm, spec, "--executor", "slurm")
+    jobs = [line.split()[-1] for line in text.splitlines() if line.startswith("job id:")]
+    assert len(jobs) == 2, text
+    with open(os.path.join(out, "slurm", "jobs.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    assert [r["runs"] for r in records] == [["short"], ["long"]], records
+    assert records[1]["dependency"] == f"afterok:{jobs[0]}_0", records
+    with open(records[1]["script"]) as f:
+        assert f"#SBATCH --dependency=afterok:{jobs[0]}_0\n" in f.read()
+    shown = slurm.run("scontrol", "-o", "show", "job", jobs[1]).stdout
+    assert f"Dependency=afterok:{jobs[0]}_0" in shown or "Dependency=(null)" in shown, shown
+    slurm.wait_job(jobs[0])
+    slurm.wait_job(jobs[1])
+    assert slurm.job_states(jobs[1]).get("0") == "COMPLETED", slurm.job_states(jobs[1])
+    with open(os.path.join(out, "long", "train.log")) as f:
+        log = f.read()
+    assert f"resuming from {out}/short/checkpoints/step_00000008" in log, log
+    assert "resuming with model.rope_theta 10000 -> 100000" in log, log
+    assert "resuming with train.seq_len 16 -> 32" in log, log
+    assert sorted(train_losses(os.path.join(out, "long"))) == list(range(9, 13))
+    for name in ("plain-32", "plain-64", "yarn-32", "yarn-64"):
+        with open(os.path.join(out, "long", "evals", name + ".json")) as f:
+            result = json.load(f)
+        assert len(result["position_buckets"]) == 2, result
+    status = sweep(slurm, spec, "--status")
+    assert "2 runs: 2 done" in status and "4 evaluations: 4 written" in status, status
+
+
 def main():
     missing = [d for d in DAEMONS + ("sbatch", "squeue", "scontrol", "flock")
                if shutil.which(d) is None]
@@ -248,6 +294,7 @@ def main():
         assert "3 runs: 3 done" in status, status
         text = sweep(slurm, spec, "--executor", "slurm")
         assert "nothing to submit (3 of 3 runs done)" in text, text
+        check_staged(slurm, tmp, data)
         print("sweep slurm: all checks passed")
     except AssertionError:
         print(slurm.logs())

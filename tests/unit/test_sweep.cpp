@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "gatedlm/core/error.h"
 #include "gatedlm/sweep/spec.h"
@@ -134,6 +135,73 @@ TEST_F(SweepSpecFiles, ShippedSpecsExpand) {
   EXPECT_GE(lr.runs.size(), 10u);
   EXPECT_GE(load_sweep_spec(dir + "gating-ablation-dense-1.7b.yaml").runs.size(), 10u);
   EXPECT_GE(load_sweep_spec(dir + "gating-ablation-moe-15b.yaml").runs.size(), 10u);
+  const SweepSpec staged = load_sweep_spec(dir + "length-extrapolation.yaml");
+  ASSERT_EQ(staged.runs.size(), 4u);  // baseline and g1, short then long
+  EXPECT_EQ(staged.runs[2].resume_from, "baseline_short");
+  EXPECT_EQ(staged.runs[2].evals.size(), 8u);  // 1x..8x, plain and yarn
+}
+
+TEST_F(SweepSpecFiles, StagesRunAfterTheStageTheyContinue) {
+  // Written in reverse: the expansion still puts every "first" run before the "second" ones.
+  const SweepSpec spec = load_sweep_spec(write("s.yaml",
+                                               "base: base.yaml\n"
+                                               "out_dir: out\n"
+                                               "variants: {a: {}, b: {}}\n"
+                                               "stages:\n"
+                                               "  second:\n"
+                                               "    resume_from: first\n"
+                                               "    set: {train.steps: 20, train.seq_len: 64}\n"
+                                               "    evaluate:\n"
+                                               "      seq_len: [64, 256]\n"
+                                               "      buckets: 4\n"
+                                               "      settings:\n"
+                                               "        plain: {}\n"
+                                               "        yarn: {model.rope_scaling: {type: yarn}}\n"
+                                               "  first: {set: {train.seq_len: 32}}\n"));
+  std::vector<std::string> names;
+  for (const SweepRun& run : spec.runs) names.push_back(run.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"a_first", "b_first", "a_second", "b_second"}));
+  const SweepRun& run = spec.runs[3];
+  EXPECT_EQ(run.stage, "second");
+  EXPECT_EQ(run.resume_from, "b_first");
+  EXPECT_EQ(run.resume_dir, "out/b_first");
+  EXPECT_EQ(run.config.train.seq_len, 64);
+  EXPECT_TRUE(spec.runs[1].evals.empty());
+  ASSERT_EQ(run.evals.size(), 4u);
+  const SweepEval& yarn = run.evals[3];
+  EXPECT_EQ(yarn.file, "evals/yarn-256.json");
+  EXPECT_EQ(yarn.buckets, 4);
+  EXPECT_EQ(yarn.batches, 0);
+  // The scaling stretches the training length to this one unless the setting says otherwise.
+  EXPECT_EQ(yarn.overrides, (std::vector<std::string>{
+                                "model.rope_scaling={type: yarn}", "model.rope_scaling.factor=4",
+                                "model.rope_scaling.original_max_position_embeddings=64"}));
+  EXPECT_TRUE(run.evals[0].overrides.empty());
+  const std::vector<std::string> args = eval_arguments(run, yarn);
+  EXPECT_EQ(std::vector<std::string>(args.begin(), args.begin() + 3),
+            (std::vector<std::string>{"eval", "--checkpoint", "out/b_second"}));
+}
+
+TEST_F(SweepSpecFiles, BadStagesPointAtTheSpecLine) {
+  const std::string head = "base: base.yaml\nstages:\n";
+  const std::string unknown = error_of(write("a.yaml", head + "  x: {resume_from: y}\n"));
+  EXPECT_EQ(unknown.rfind((dir_ / "a.yaml").string() + ":3:", 0), 0u) << unknown;
+  EXPECT_NE(unknown.find("no stage 'y' (stages: x)"), std::string::npos) << unknown;
+  const std::string self = error_of(write("b.yaml", head + "  x: {resume_from: x}\n"));
+  EXPECT_NE(self.find("cycle (x -> x)"), std::string::npos) << self;
+  const std::string steps =
+      error_of(write("c.yaml", head + "  x: {}\n  y: {resume_from: x, set: {train.steps: 10}}\n"));
+  EXPECT_EQ(steps.rfind((dir_ / "c.yaml").string() + ":4:", 0), 0u) << steps;
+  EXPECT_NE(steps.find("give this stage more steps"), std::string::npos) << steps;
+  const std::string key = error_of(
+      write("d.yaml", head + "  x: {evaluate: {seq_len: [8], settings: {s: {train.steps: 3}}}}\n"));
+  EXPECT_NE(key.find("cannot change at evaluation"), std::string::npos) << key;
+  const std::string value = error_of(write(
+      "e.yaml", head + "  x: {evaluate: {seq_len: [8], settings: {s: {model.rope_theta: -1}}}}\n"));
+  EXPECT_EQ(value.rfind((dir_ / "e.yaml").string() + ":3:", 0), 0u) << value;
+  EXPECT_NE(error_of(write("f.yaml", head + "  x: {evaluate: {buckets: 2}}\n"))
+                .find("seq_len or seq_len_multiples is required"),
+            std::string::npos);
 }
 
 TEST(SpikeDetector, FlagsOutliersOnlyOnceTheWindowIsFull) {

@@ -4,7 +4,9 @@
 //   RUN/.lock        held (flock) by whoever is training the run: running
 //   RUN/failed.json  the last attempt failed: {"exit_code", "log", ...}
 //   RUN/checkpoints  a partial run resumes from its latest checkpoint
-// plus RUN/config.yaml (the resolved config) and RUN/sweep-run.json (name, variant, overrides).
+//   RUN/evals/*.json a finished evaluation (staged specs), written whole by rename
+// plus RUN/config.yaml (the resolved config) and RUN/sweep-run.json (name, variant, overrides;
+// stage, resume_from and the evaluations for staged specs).
 #pragma once
 
 #include <cstdint>
@@ -26,9 +28,19 @@ struct RunStatus {
 const char* run_state_name(RunState state);
 RunStatus read_run_status(const std::string& run_dir);
 
+// Whether RUN/done.json exists (the run trained to the end, or stopped as diverged).
+bool run_finished(const std::string& run_dir);
+
+// How many of the run's evaluations have written their JSON.
+std::size_t evals_done(const SweepRun& run);
+bool eval_done(const SweepRun& run, const SweepEval& eval);
+
 // Creates RUN, writes RUN/config.yaml and RUN/sweep-run.json. A run directory that already
 // holds a different config.yaml is kept (the run resumes with the new config) and reported.
 void prepare_run_dir(const SweepRun& run, const std::string& spec_path);
+
+// Writes RUN/sweep-run.json alone (a finished run whose evaluations still run).
+void write_run_record(const SweepRun& run, const std::string& spec_path);
 
 // Takes RUN/.lock without waiting: the open descriptor (inherited by a child it starts), or -1
 // when another process holds it.

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "gatedlm/data/loader.h"
@@ -32,6 +33,11 @@ std::vector<PositionBucket> position_buckets(const std::vector<double>& position
 // F-Attn, M-Act and gate scores over the same batches.
 EvalResult evaluate(Transformer& model, BatchLoader& loader, int64_t batches,
                     ModelAnalysis* analysis = nullptr);
+
+// The keys an evaluation may override (eval --set, a sweep's evaluate settings):
+// model.rope_theta and model.rope_scaling[.key]. They change no tensor shape, and long-context
+// evaluation needs them (YaRN on a model trained without it).
+bool is_eval_override_key(const std::string& dotted_key);
 
 // {"first_token_attn": mean, "max_act": mean, "gate_score": mean, "gate_sparsity": mean,
 //  "layers": [{"first_token_attn", "max_act": {point: value}, "gate_score", ..., "moe"}],
