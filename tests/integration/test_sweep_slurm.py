@@ -4,7 +4,8 @@ started here on loopback, all its state in a temporary directory (recipe:
 training is killed (SIGKILL) midway; the others finish; rerunning the same command submits only
 the killed run, which resumes from its checkpoint. Then a staged sweep: its second stage is
 submitted as a second array held with --dependency=afterok on the first stage's task, resumes
-from that task's checkpoint and runs its evaluations. The daemons are stopped by PID at the end.
+from that task's checkpoint and runs its evaluations. Last, `srun -n 2 --mpi=pmix gatedlm train`
+matches `mpirun -np 2`. The daemons are stopped by PID at the end.
 Skips, saying why, where Slurm cannot run (not installed, not root)."""
 import hashlib
 import json
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from checkpoint_util import loss_texts, train_args
+from parallel_util import BASE, MPI_ENV, mpi_train
 from sweep_util import ENV, GATEDLM, make_shard, train_losses, work_dir, write_spec
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
@@ -233,8 +236,24 @@ def check_staged(slurm, tmp, data):
     assert "2 runs: 2 done" in status and "4 evaluations: 4 written" in status, status
 
 
+def check_srun(slurm, tmp, data):
+    """`srun -n 2 --mpi=pmix gatedlm train` (ranks from PMIx, docs/parallelism.md) trains the
+    same data-parallel run as `mpirun -np 2`: the same ranks and the same MPI reductions, so the
+    logged losses are identical text."""
+    srun_dir, mpirun_dir = os.path.join(tmp, "srun"), os.path.join(tmp, "mpirun")
+    args = train_args(data, 4, **BASE) + ["--run-dir", srun_dir]
+    proc = subprocess.run(["srun", "-n", "2", "--mpi=pmix", *args],
+                          env=dict(slurm.env, **MPI_ENV), capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 process(es), tensor parallel 1, data parallel 2" in proc.stdout, proc.stdout
+    mpi_train(2, mpirun_dir, data, 4)
+    assert loss_texts(srun_dir) == loss_texts(mpirun_dir) and len(loss_texts(srun_dir)) == 4, \
+        (loss_texts(srun_dir), loss_texts(mpirun_dir))
+
+
 def main():
-    missing = [d for d in DAEMONS + ("sbatch", "squeue", "scontrol", "flock")
+    missing = [d for d in DAEMONS + ("sbatch", "squeue", "scontrol", "srun", "flock")
                if shutil.which(d) is None]
     if missing:
         skip(f"Slurm is not installed (missing {', '.join(missing)}; Debian: slurm-wlm munge)")
@@ -295,6 +314,7 @@ def main():
         text = sweep(slurm, spec, "--executor", "slurm")
         assert "nothing to submit (3 of 3 runs done)" in text, text
         check_staged(slurm, tmp, data)
+        check_srun(slurm, tmp, data)
         print("sweep slurm: all checks passed")
     except AssertionError:
         print(slurm.logs())
