@@ -1,6 +1,6 @@
 """Tensor parallelism under `mpirun --oversubscribe`, against the single-process model:
-- TP=2 vs TP=1 for the baseline and the G1, G2, G3, G5 and static gates (and an rmsnorm SDPA
-  transform): the loss, and every gradient within 1e-5 relative. The gradient is read from a
+- TP=2 vs TP=1 for the baseline (vocabulary-parallel embedding and loss, tied and untied LM
+  head) and the G1, G2, G3, G5, static and head-shared gates (and an rmsnorm SDPA transform): the loss, and every gradient within 1e-5 relative. The gradient is read from a
   one-step checkpoint without clipping: AdamW's first moment after one step is exactly
   (1 - beta1) * gradient, gathered to whole Hugging Face tensors. F-Attn and the gate score of
   the instrumentation match too;
@@ -24,12 +24,20 @@ from parallel_util import (assert_close_losses, losses, max_tensor_difference, m
                            worst_relative_difference)
 
 VARIANTS = {
-    "baseline": {},
+    "baseline": {},  # tied embeddings, split by vocabulary rows (parallel.vocab_parallel)
+    "baseline_untied": {"model__tie_word_embeddings": "false"},
     "g1": {"model__attention_gate__position": "sdpa"},
     "g2_headwise": {"model__attention_gate__position": "value",
                     "model__attention_gate__granularity": "headwise"},
     "g3": {"model__attention_gate__position": "key"},
     "g5": {"model__attention_gate__position": "dense"},
+    # Head-shared gates average over every head, across shards (sums all-reduced per token).
+    "g1_head_shared": {"model__attention_gate__position": "sdpa",
+                       "model__attention_gate__sharing": "head_shared"},
+    "g2_headwise_shared_logits": {"model__attention_gate__position": "value",
+                                  "model__attention_gate__granularity": "headwise",
+                                  "model__attention_gate__sharing": "head_shared",
+                                  "model__attention_gate__shared_average": "logits"},
     "g1_static_rmsnorm": {"model__attention_gate__position": "sdpa",
                           "model__attention_gate__input_dependent": "false",
                           "model__sdpa_output_transform": "rmsnorm"},
