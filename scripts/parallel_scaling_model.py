@@ -25,8 +25,9 @@ def model_dims(name):
     raise ValueError(name)
 
 
-def parameter_counts(m):
-    """(split by TP, replicated, of which partial per shard, split by EP) parameter counts."""
+def parameter_counts(m, vocab_parallel=True):
+    """(split by TP, replicated, of which partial per shard, split by EP) parameter counts; the
+    embedding and LM head are split by vocabulary rows (parallel.vocab_parallel) or replicated."""
     c, d = m["hidden"], m["head_dim"]
     q, kv = m["heads"] * d, m["kv_heads"] * d
     attn = c * (q + 2 * kv) + q * c
@@ -36,8 +37,8 @@ def parameter_counts(m):
     embed = m["vocab"] * c * (1 if m["tied"] else 2)
     norms = 2 * c * m["layers"] + c
     per_head_norms = 2 * d * m["layers"]
-    split = m["layers"] * (attn + mlp)
-    replicated = embed + norms + per_head_norms + m["layers"] * router
+    split = m["layers"] * (attn + mlp) + (embed if vocab_parallel else 0)
+    replicated = (0 if vocab_parallel else embed) + norms + per_head_norms + m["layers"] * router
     return split, replicated, per_head_norms, m["layers"] * experts
 
 
@@ -46,15 +47,20 @@ def ring_all_reduce(p, n_bytes):
 
 
 def step_bytes(m, tensor=1, data=1, expert=1, micro_batch=1, seq_len=4096, grad_accum=1,
-               zero=False, act_bytes=2, grad_bytes=4):
+               zero=False, act_bytes=2, grad_bytes=4, vocab_parallel=True):
     """Bytes one rank sends per optimizer step, by group: {"tensor": ..., "data": ..., "expert": ...}."""
-    split, replicated, per_head_norms, experts = parameter_counts(m)
+    split, replicated, per_head_norms, experts = parameter_counts(m, vocab_parallel)
     dense_local = replicated + split // tensor
     tokens = micro_batch * seq_len
     # TP: per layer and micro-batch, the attention and MLP outputs summed in forward and their
     # input gradients in backward; after backward the per-head norm gradients; the grad norm.
     tp = grad_accum * m["layers"] * 4 * ring_all_reduce(tensor, tokens * m["hidden"] * act_bytes)
     tp += ring_all_reduce(tensor, per_head_norms * grad_bytes) + ring_all_reduce(tensor, 8)
+    if vocab_parallel:
+        # Per micro-batch: the embedding lookup and the LM head's input gradient (activations),
+        # the loss's fp32 row maxima and its (exp-sum, target logit) pairs.
+        tp += grad_accum * (2 * ring_all_reduce(tensor, tokens * m["hidden"] * act_bytes)
+                            + ring_all_reduce(tensor, tokens * 4) + ring_all_reduce(tensor, tokens * 8))
     # DP: the gradient all-reduce (ZeRO-1: reduce-scatter + all-gather, the same bytes), the loss
     # mean, and under ZeRO-1 the grad-norm partial sums.
     # Expert weights are reduced over the data ranks that hold the same experts (data / expert).

@@ -220,6 +220,7 @@ void validate_config(const Config& config, const std::string& where) {
   const ParallelConfig& parallel = config.parallel;
   check.at_least("parallel.tensor", parallel.tensor, 1);
   check.at_least("parallel.expert", parallel.expert, 1);
+  check.at_least("parallel.grad_bucket_size", parallel.grad_bucket_size, 1);
   if (parallel.zero != 0 && parallel.zero != 1) {
     check.fail("parallel.zero",
                "parallel.zero must be 0 (off) or 1 (shard the optimizer state), got " +
@@ -232,14 +233,13 @@ void validate_config(const Config& config, const std::string& where) {
                   parallel.tensor);
   check.divisible("model.intermediate_size", config.model.intermediate_size, "parallel.tensor",
                   parallel.tensor);
-  if (parallel.tensor > 1 && config.model.attention_gate.sharing == GateSharing::head_shared &&
-      config.model.attention_gate.position != GatePosition::none &&
-      config.model.attention_gate.position != GatePosition::dense) {
+  if (parallel.vocab_parallel && config.model.vocab_size % parallel.tensor != 0) {
     check.fail("parallel.tensor",
-               "model.attention_gate.sharing: head_shared averages over all heads, which "
-               "tensor parallelism splits; it is not supported with parallel.tensor > 1 yet");
+               "model.vocab_size (" + std::to_string(config.model.vocab_size) +
+                   ") must be divisible by parallel.tensor (" + std::to_string(parallel.tensor) +
+                   ") to split the embedding and LM head by vocabulary rows; pad the vocabulary "
+                   "or set parallel.vocab_parallel: false to replicate them");
   }
-
   if (parallel.tensor > 1 && config.model.moe) {
     check.fail("parallel.tensor",
                "parallel.tensor > 1 with an MoE model (model.moe) is not supported yet: experts "

@@ -8,24 +8,55 @@
 namespace gatedlm {
 
 DataParallel::DataParallel(Communicator& data, ParameterSet& params, const AdamW& optimizer,
-                           const TensorParallel& tp)
-    : data_(data), params_(params), optimizer_(optimizer), tp_(tp) {
+                           const TensorParallel& tp, int64_t bucket_elements, bool overlap)
+    : data_(data),
+      params_(params),
+      optimizer_(optimizer),
+      tp_(tp),
+      bucket_elements_(bucket_elements),
+      overlap_(overlap) {
   if (optimizer.sharded())
     owned_grads_ = params.backend().empty({optimizer.owned_end() - optimizer.owned_begin()});
+  ready_from_ = params_.numel();
+  started_from_ = (params_.numel() + bucket_elements_ - 1) / bucket_elements_;
+}
+
+bool DataParallel::overlaps() const {
+  return overlap_ && data_.size() > 1 && !optimizer_.sharded();
+}
+
+void DataParallel::sum_partial_gradients(int64_t from, int64_t to) {
+  if (tp_.size() == 1) return;
+  float* grads = params_.grads().data();
+  for (const ParamInfo& p : params_.infos())
+    if (p.offset >= from && p.offset < to && p.split_dim < 0 &&
+        gradient_is_partial_per_shard(p.name))
+      tp_.sum_partials(grads + p.offset, p.numel());
+}
+
+void DataParallel::gradients_ready(int64_t ready_from) {
+  if (ready_from >= ready_from_) return;
+  sum_partial_gradients(ready_from, ready_from_);
+  ready_from_ = ready_from;
+  if (data_.size() == 1 || optimizer_.sharded()) return;
+  // Buckets become ready from the last one down (layers finish backward in reverse order).
+  float* grads = params_.grads().data();
+  while (started_from_ > 0 && (started_from_ - 1) * bucket_elements_ >= ready_from_) {
+    const int64_t begin = --started_from_ * bucket_elements_;
+    in_flight_.push_back(
+        data_.all_reduce_async(grads + begin, std::min(bucket_elements_, params_.numel() - begin)));
+  }
+  for (auto& pending : in_flight_) pending->progress();
 }
 
 void DataParallel::reduce_gradients() {
+  gradients_ready(0);  // whatever backward did not report yet
+  for (auto& pending : in_flight_) pending->wait();
+  in_flight_.clear();
+  ready_from_ = params_.numel();
+  started_from_ = (params_.numel() + bucket_elements_ - 1) / bucket_elements_;
+  if (data_.size() == 1 || !optimizer_.sharded()) return;
   float* grads = params_.grads().data();
-  if (tp_.size() > 1)
-    for (const ParamInfo& p : params_.infos())
-      if (p.split_dim < 0 && gradient_is_partial_per_shard(p.name))
-        tp_.sum_partials(grads + p.offset, p.numel());
-  if (data_.size() == 1) return;
-  if (!optimizer_.sharded()) {
-    for (int64_t at = 0; at < params_.numel(); at += kGradientBucketElements)
-      data_.all_reduce(grads + at, std::min(kGradientBucketElements, params_.numel() - at));
-    return;
-  }
   data_.reduce_scatter(owned_grads_.data(), grads, optimizer_.partition().counts);
   params_.backend().copy(grads + optimizer_.owned_begin(), owned_grads_.data(),
                          owned_grads_.numel());

@@ -38,6 +38,22 @@ std::vector<int> displacements(const std::vector<int>& counts) {
   return out;
 }
 
+class MpiRequest final : public PendingCollective {
+ public:
+  explicit MpiRequest(MPI_Request request) : request_(request) {}
+  ~MpiRequest() override {
+    if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+  }
+  void wait() override { check_mpi(MPI_Wait(&request_, MPI_STATUS_IGNORE), "Wait"); }
+  void progress() override {
+    int done = 0;
+    check_mpi(MPI_Test(&request_, &done, MPI_STATUS_IGNORE), "Test");
+  }
+
+ private:
+  MPI_Request request_;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   // Takes ownership of `comm` unless it is MPI_COMM_WORLD.
@@ -80,6 +96,14 @@ class MpiCommunicator final : public Communicator {
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, as_count(n, "Allreduce"), mpi_type(type),
                             op == ReduceOp::sum ? MPI_SUM : MPI_MAX, comm_),
               "Allreduce");
+  }
+
+  std::unique_ptr<PendingCollective> do_all_reduce_async(float* data, int64_t n) override {
+    MPI_Request request;
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, as_count(n, "Iallreduce"), MPI_FLOAT, MPI_SUM,
+                             comm_, &request),
+              "Iallreduce");
+    return std::make_unique<MpiRequest>(request);
   }
 
   void do_reduce_scatter(float* out, const float* in, const std::vector<int64_t>& counts) override {

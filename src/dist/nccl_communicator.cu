@@ -32,6 +32,23 @@ std::vector<int64_t> offsets(const std::vector<int64_t>& counts) {
   return out;
 }
 
+// A collective enqueued on the communicator's stream: an event recorded after it.
+class NcclPending final : public PendingCollective {
+ public:
+  explicit NcclPending(cudaStream_t stream) {
+    check_cuda(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "cudaEventCreate");
+    check_cuda(cudaEventRecord(done_, stream), "cudaEventRecord");
+  }
+  ~NcclPending() override {
+    cudaEventSynchronize(done_);
+    cudaEventDestroy(done_);
+  }
+  void wait() override { check_cuda(cudaEventSynchronize(done_), "cudaEventSynchronize"); }
+
+ private:
+  cudaEvent_t done_ = nullptr;
+};
+
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(std::unique_ptr<Communicator> host_group, int device)
@@ -83,6 +100,15 @@ class NcclCommunicator final : public Communicator {
       return ncclAllReduce(data, data, static_cast<size_t>(n), nccl_type(type),
                            op == ReduceOp::sum ? ncclSum : ncclMax, comm_, stream_);
     });
+  }
+
+  // Ordered after the kernels that wrote the data; returns before the reduction completes.
+  std::unique_ptr<PendingCollective> do_all_reduce_async(float* data, int64_t n) override {
+    check_cuda(cudaDeviceSynchronize(), "ncclAllReduce");
+    check_nccl(
+        ncclAllReduce(data, data, static_cast<size_t>(n), ncclFloat32, ncclSum, comm_, stream_),
+        "ncclAllReduce");
+    return std::make_unique<NcclPending>(stream_);
   }
 
   void do_reduce_scatter(float* out, const float* in, const std::vector<int64_t>& counts) override {

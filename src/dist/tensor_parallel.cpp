@@ -18,8 +18,9 @@ ModelConfig local_model_config(const ModelConfig& full, int64_t tensor) {
   return local;
 }
 
-int tensor_split_dim(const std::string& name, const ModelConfig& full) {
+int tensor_split_dim(const std::string& name, const ModelConfig& full, bool split_vocab) {
   const bool dense_gate = full.attention_gate.position == GatePosition::dense;
+  if (name == "model.embed_tokens.weight" || name == "lm_head.weight") return split_vocab ? 0 : -1;
   for (const char* rows : {"self_attn.q_proj.weight", "self_attn.k_proj.weight",
                            "self_attn.v_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight"})
     if (ends_with(name, rows)) return 0;

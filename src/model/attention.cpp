@@ -25,7 +25,7 @@ void AttentionScratch::reserve(Backend& be, const ModelConfig& c, int64_t rows) 
 
 Attention::Attention(const ModelConfig& c, ParameterSet& params, const std::string& prefix,
                      const TensorParallel& tp)
-    : config_(c), tp_(tp), gate_(c), params_(params) {
+    : config_(c), tp_(tp), gate_(c, tp), params_(params) {
   q_width_ = c.num_attention_heads * c.head_dim;
   kv_width_ = c.num_key_value_heads * c.head_dim;
   gate_col_ = q_width_ + 2 * kv_width_;
@@ -86,6 +86,7 @@ void Attention::reserve(Backend& be, int64_t rows) {
   need(gate_.at(GatePosition::sdpa), sdpa_gated_, {rows, q_width_});
   need(gate_.at(GatePosition::dense), dense_pre_gate_, {rows, config_.hidden_size});
   first_token_ = be.empty({rows * H});
+  gate_.reserve(be, rows);
 }
 
 AttentionDims Attention::dims(int64_t batch, int64_t seq_len) const {

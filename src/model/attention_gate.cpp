@@ -41,10 +41,30 @@ static_assert(
 
 }  // namespace
 
-AttentionGate::AttentionGate(const ModelConfig& config)
+AttentionGate::AttentionGate(const ModelConfig& config, const TensorParallel& tp)
     : position_(config.attention_gate.position),
       input_dependent_(config.attention_gate.input_dependent),
-      spec_(make_spec(config)) {}
+      spec_(make_spec(config)),
+      tp_(tp) {}
+
+bool AttentionGate::averages_across_shards() const {
+  // A dense gate is replicated whole on every shard (dist/tensor_parallel.h).
+  return spec_.head_shared && position_ != GatePosition::dense && tp_.size() > 1;
+}
+
+GateSpec AttentionGate::across_shards_spec() const {
+  GateSpec s = spec_;
+  s.shared_sums = shared_sums_.data();
+  s.shared_dscores = shared_dscores_.data();
+  s.shared_heads = spec_.heads * tp_.size();
+  return s;
+}
+
+void AttentionGate::reserve(Backend& be, int64_t rows) {
+  if (!averages_across_shards()) return;
+  shared_sums_ = be.empty({rows, shared_unit()});
+  shared_dscores_ = be.empty({rows, shared_unit()});
+}
 
 int64_t AttentionGate::width_for(const ModelConfig& config) {
   return config.attention_gate.position == GatePosition::none ? 0 : make_spec(config).width();
@@ -71,27 +91,39 @@ AttentionGate::Logits AttentionGate::logits(const float* fused, int64_t ld_fused
 }
 
 void AttentionGate::forward(Backend& be, float* out, const float* y, int64_t y_ld,
-                            const Logits& logits, int64_t rows) const {
-  be.gate_forward(out, y, y_ld, logits.data, logits.ld, rows, spec_);
+                            const Logits& logits, int64_t rows) {
+  if (!averages_across_shards()) {
+    be.gate_forward(out, y, y_ld, logits.data, logits.ld, rows, spec_);
+    return;
+  }
+  be.gate_shared_term_sums(shared_sums_.data(), logits.data, logits.ld, rows, spec_);
+  tp_.sum_partials(shared_sums_.data(), rows * shared_unit());
+  be.gate_forward(out, y, y_ld, logits.data, logits.ld, rows, across_shards_spec());
 }
 
 void AttentionGate::backward(Backend& be, float* dy, int64_t dy_ld, const float* dout,
                              const float* y, int64_t y_ld, const Logits& logits, float* dfused,
-                             int64_t ld_fused, int64_t gate_col, float* scratch,
-                             int64_t rows) const {
+                             int64_t ld_fused, int64_t gate_col, float* scratch, int64_t rows) {
+  GateSpec spec = spec_;
+  if (averages_across_shards()) {
+    be.gate_shared_dscore_sums(shared_dscores_.data(), dout, y, y_ld, rows, spec_);
+    tp_.sum_partials(shared_dscores_.data(), rows * shared_unit());
+    spec = across_shards_spec();
+  }
   if (input_dependent_) {
     be.gate_backward(dy, dy_ld, dfused + gate_col, ld_fused, dout, y, y_ld, logits.data, logits.ld,
-                     rows, spec_);
+                     rows, spec);
     return;
   }
-  be.gate_backward(dy, dy_ld, scratch, width(), dout, y, y_ld, logits.data, logits.ld, rows, spec_);
+  be.gate_backward(dy, dy_ld, scratch, width(), dout, y, y_ld, logits.data, logits.ld, rows, spec);
   be.sum_rows_accumulate(params_->grad(static_logits_), scratch, rows, width(), width());
 }
 
 void AttentionGate::accumulate_stats(Backend& be, LayerAnalysis& out, const Logits& logits,
                                      int64_t rows) const {
   double sum = 0.0, below = 0.0;
-  be.gate_score_stats(&sum, &below, logits.data, logits.ld, rows, spec_);
+  be.gate_score_stats(&sum, &below, logits.data, logits.ld, rows,
+                      averages_across_shards() ? across_shards_spec() : spec_);
   out.gate_sum += sum;
   out.gate_below += below;
   out.gate_count += static_cast<double>(rows * spec_.heads * spec_.head_dim);

@@ -4,6 +4,7 @@
 #include <limits>
 #include <string>
 
+#include "gatedlm/core/error.h"
 #include "gatedlm/dist/tensor_shards.h"
 #include "gatedlm/model/linear.h"
 #include "gatedlm/model/rope.h"
@@ -33,9 +34,13 @@ struct Transformer::Block {
 };
 
 Transformer::Transformer(const ModelConfig& c, Backend& backend, const TensorParallel& tp)
-    : config_(c), local_config_(local_model_config(c, tp.size())), tp_(tp), backend_(backend) {
-  embed_ = params_.add("model.embed_tokens.weight", {c.vocab_size, c.hidden_size},
-                       ParamInit::normal, true);
+    : config_(c),
+      local_config_(local_model_config(c, tp.size())),
+      tp_(tp),
+      vocab_(c.vocab_size, tp),
+      backend_(backend) {
+  const int64_t V = vocab_.local_vocab();
+  embed_ = params_.add("model.embed_tokens.weight", {V, c.hidden_size}, ParamInit::normal, true);
   int64_t moe_layers = 0;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const bool is_moe = c.moe && c.moe->is_moe_layer(l);
@@ -46,12 +51,11 @@ Transformer::Transformer(const ModelConfig& c, Backend& backend, const TensorPar
   if (moe_layers > 0) router_losses_ = std::make_unique<RouterLosses>(*c.moe, moe_layers);
   final_norm_ = params_.add("model.norm.weight", {c.hidden_size}, ParamInit::ones, false);
   if (!c.tie_word_embeddings)
-    lm_head_ =
-        params_.add("lm_head.weight", {c.vocab_size, c.hidden_size}, ParamInit::normal, true);
+    lm_head_ = params_.add("lm_head.weight", {V, c.hidden_size}, ParamInit::normal, true);
   if (tp.size() > 1)
     for (size_t i = 0; i < params_.infos().size(); ++i)
       params_.set_split_dim(static_cast<ParameterSet::Id>(i),
-                            tensor_split_dim(params_.infos()[i].name, c));
+                            tensor_split_dim(params_.infos()[i].name, c, tp.split_vocab));
   params_.allocate(backend_);
 }
 
@@ -110,7 +114,8 @@ void Transformer::reserve(int64_t batch, int64_t seq_len) {
   for (int64_t l = 0; l <= config_.num_hidden_layers; ++l) residual_.push_back(be.empty({rows, C}));
   final_normed_ = be.empty({rows, C});
   final_rstd_ = be.empty({rows});
-  logits_ = be.empty({rows, config_.vocab_size});
+  logits_ = be.empty({rows, vocab_.local_vocab()});
+  vocab_.reserve(be, rows);
   losses_ = be.empty({rows});
   d_residual_ = be.empty({rows, C});
   d_normed_ = be.empty({rows, C});
@@ -172,6 +177,10 @@ void Transformer::record_routing(ModelAnalysis& analysis) const {
 }
 
 const float* Transformer::decode_step(int32_t token, KvCache& cache) {
+  if (vocab_.split())
+    throw RuntimeFailure(
+        "decoding needs the whole vocabulary's logits on one rank; it is not "
+        "supported with a vocabulary-parallel (parallel.tensor > 1) model");
   run_forward(&token, nullptr, 1, 1, 0.0f, nullptr, &cache);
   cache.advance();
   return logits_.data();
@@ -182,14 +191,14 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
                                 KvCache* cache) {
   reserve(batch, cache ? cache->capacity() : seq_len);  // decoding: RoPE rows for every position
   Backend& be = backend_;
-  const int64_t N = batch * seq_len, C = config_.hidden_size, V = config_.vocab_size;
+  const int64_t N = batch * seq_len, C = config_.hidden_size, V = vocab_.local_vocab();
   const float eps = static_cast<float>(config_.rms_norm_eps);
   auto* ids = static_cast<int32_t*>(ids_->data());
   auto* tgt = static_cast<int32_t*>(targets_->data());
-  be.ids_from_host(ids, inputs, N);
-  if (targets) be.ids_from_host(tgt, targets, N);
+  vocab_.ids_from_host(be, ids, inputs, N);
+  if (targets) vocab_.ids_from_host(be, tgt, targets, N);
 
-  be.embedding_forward(residual_[0].data(), ids, params_.data(embed_), N, C);
+  vocab_.embedding_forward(be, residual_[0].data(), ids, params_.data(embed_), N, C);
   const ModelAnalysis analysis_before = analysis && tp_.size() > 1 ? *analysis : ModelAnalysis{};
   for (size_t l = 0; l < blocks_.size(); ++l) {
     Block& b = *blocks_[l];
@@ -227,7 +236,7 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
   const float* head = params_.data(lm_head_ >= 0 ? lm_head_ : embed_);
   linear_forward(be, logits_.data(), V, final_normed_.data(), C, head, {N, C, V});
   if (!targets) return 0.0;  // decoding: the logits are the result
-  be.cross_entropy(losses_.data(), logits_.data(), tgt, N, V, grad_scale);
+  vocab_.cross_entropy(be, losses_.data(), logits_.data(), tgt, N, grad_scale);
   be.to_host(host_losses_.data(), losses_.data(), N);
   double total = 0.0;
   for (int64_t i = 0; i < N; ++i) total += host_losses_[i];
@@ -236,11 +245,12 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
 
 void Transformer::run_backward(int64_t batch, int64_t seq_len, float loss_weight) {
   Backend& be = backend_;
-  const int64_t N = batch * seq_len, C = config_.hidden_size, V = config_.vocab_size;
+  const int64_t N = batch * seq_len, C = config_.hidden_size, V = vocab_.local_vocab();
   const ParameterSet::Id head = lm_head_ >= 0 ? lm_head_ : embed_;
   const float* dlogits = logits_.data();  // cross_entropy left the gradient in place
   linear_backward_weight(be, params_.grad(head), dlogits, V, final_normed_.data(), C, {N, C, V});
   linear_backward_input(be, d_normed_.data(), C, dlogits, V, params_.data(head), {N, C, V}, false);
+  vocab_.sum_input_gradient(d_normed_.data(), N * C);
   float* dres = d_residual_.data();
   be.rmsnorm_backward(dres, params_.grad(final_norm_), d_normed_.data(), residual_.back().data(),
                       params_.data(final_norm_), final_rstd_.data(), N, C, false);
@@ -262,9 +272,11 @@ void Transformer::run_backward(int64_t batch, int64_t seq_len, float loss_weight
                          attn_scratch_);
     be.rmsnorm_backward(dres, params_.grad(b.norm1), d_normed_.data(), residual_[l].data(),
                         params_.data(b.norm1), b.rstd1.data(), N, C, true);
+    if (gradient_ready_) gradient_ready_(params_.infos()[b.norm1].offset);  // the block's first
   }
   be.embedding_backward(params_.grad(embed_), dres, static_cast<const int32_t*>(ids_->data()), N,
                         C);
+  if (gradient_ready_) gradient_ready_(0);
 }
 
 // Each shard measured its own heads: F-Attn is the mean over shards (equal head counts) and the

@@ -95,13 +95,15 @@ TrainSummary Trainer::run() {
   const std::string config_yaml = config_to_yaml(config_);
   StopSignals signals;
 
-  const TensorParallel tp{&groups.tensor()};
+  const TensorParallel tp{&groups.tensor(), config_.parallel.vocab_parallel};
   Transformer model(config_.model, backend_, tp);
   model.init_weights(tc.seed);
   model.reserve(tc.micro_batch_size, tc.seq_len);
   AdamW optimizer(config_.optimizer, model.params(),
                   config_.parallel.zero > 0 ? &groups.data() : nullptr);
-  DataParallel data_parallel(groups.data(), model.params(), optimizer, tp);
+  DataParallel data_parallel(groups.data(), model.params(), optimizer, tp,
+                             config_.parallel.grad_bucket_size,
+                             config_.parallel.overlap_grad_reduce);
   const int64_t data_ranks = data_parallel.size();
   // The global-batch load-balancing counts span every data-parallel rank (docs/moe.md).
   if (data_ranks > 1)
@@ -319,6 +321,11 @@ TrainSummary Trainer::run() {
       train_loader->next(batch);
     for (int64_t micro = 0; micro < tc.grad_accum_steps; ++micro) {
       train_loader->next(batch);
+      // The last micro-batch's backward starts the gradient all-reduces as layers finish.
+      const bool overlap = data_parallel.overlaps() && micro + 1 == tc.grad_accum_steps;
+      model.set_gradient_ready_hook(overlap
+                                        ? [&](int64_t from) { data_parallel.gradients_ready(from); }
+                                        : Transformer::GradientReadyHook{});
       loss += model.forward_backward(batch.inputs.data(), batch.targets.data(), batch.batch,
                                      batch.seq_len,
                                      1.0f / static_cast<float>(tc.grad_accum_steps * data_ranks));

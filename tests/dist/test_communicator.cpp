@@ -35,6 +35,21 @@ TEST(Communicator, AllReduceSumAndMax) {
   EXPECT_EQ(d, 0.5 * (p - 1));
 }
 
+TEST(Communicator, AllReduceAsyncOverlapsAndCountsBytes) {
+  std::unique_ptr<Communicator> group = world->split(0, world->rank());
+  const int p = group->size(), r = group->rank();
+  // Two reductions in flight at once, waited for in the opposite order.
+  std::vector<float> a(100, static_cast<float>(r)), b(7, 1.0f);
+  auto first = group->all_reduce_async(a.data(), 100);
+  auto second = group->all_reduce_async(b.data(), 7);
+  first->progress();
+  second->wait();
+  first->wait();
+  EXPECT_EQ(a[99], static_cast<float>(p * (p - 1) / 2));
+  EXPECT_EQ(b[0], static_cast<float>(p));
+  EXPECT_EQ(group->stats().bytes_sent, p > 1 ? 2 * (p - 1) * 107 * 4 / p : 0);
+}
+
 TEST(Communicator, ReduceScatterUnevenBlocks) {
   const int p = world->size(), r = world->rank();
   const std::vector<int64_t> counts = uneven_counts(p);

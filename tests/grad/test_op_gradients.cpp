@@ -2,6 +2,7 @@
 // with strided inputs where the model uses them. Loss = sum(out * R) for a fixed random R.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -221,6 +222,131 @@ TEST_F(OpGradients, GateEveryVariant) {
     ++checked;
   }
   EXPECT_EQ(checked, 2 * 3 * 2 * 6);
+}
+
+// A head-shared gate whose heads tensor parallelism splits over two shards: each shard's sums
+// over its own heads, added (the group's all-reduce), give the whole gate's outputs and
+// gradients on the shard's heads (the whole gate is the oracle the check above verified).
+TEST_F(OpGradients, GateHeadSharedSplitOverShards) {
+  const int64_t rows = 5, heads = 4, D = 3, shards = 2, local = heads / shards;
+  int checked = 0;
+  for (const GateCase& c : all_gate_cases()) {
+    if (!c.shared) continue;
+    const GateSpec whole = gate_spec(c, heads, D), part = gate_spec(c, local, D);
+    const int64_t width = whole.width(), unit = width / heads, row_len = heads * D;
+    const int64_t logits_ld = c.is_static ? 0 : width;
+    auto y = random_vector(rows * row_len, rng), dout = random_vector(rows * row_len, rng);
+    auto logits = random_vector((c.is_static ? 1 : rows) * width, rng, 1.5);
+    std::vector<float> out(rows * row_len), dy(rows * row_len), dlogits(rows * width);
+    be->gate_forward(out.data(), y.data(), row_len, logits.data(), logits_ld, rows, whole);
+    be->gate_backward(dy.data(), row_len, dlogits.data(), width, dout.data(), y.data(), row_len,
+                      logits.data(), logits_ld, rows, whole);
+
+    // Shard r holds heads [r * local, (r + 1) * local): column slices of y, dout and logits.
+    auto slice = [&](const std::vector<float>& v, int64_t n_rows, int64_t ld, int64_t r,
+                     int64_t cols) {
+      std::vector<float> cut(n_rows * cols);
+      for (int64_t i = 0; i < n_rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) cut[i * cols + j] = v[i * ld + r * cols + j];
+      return cut;
+    };
+    const int64_t logit_rows = c.is_static ? 1 : rows, local_ld = c.is_static ? 0 : width / shards;
+    std::vector<float> sums(rows * unit, 0.0f), dsums(rows * unit, 0.0f), part_sums(rows * unit);
+    for (int64_t r = 0; r < shards; ++r) {
+      const auto l = slice(logits, logit_rows, width, r, width / shards);
+      const auto ys = slice(y, rows, row_len, r, local * D),
+                 ds = slice(dout, rows, row_len, r, local * D);
+      be->gate_shared_term_sums(part_sums.data(), l.data(), local_ld, rows, part);
+      be->add_inplace(sums.data(), part_sums.data(), rows * unit);
+      be->gate_shared_dscore_sums(part_sums.data(), ds.data(), ys.data(), local * D, rows, part);
+      be->add_inplace(dsums.data(), part_sums.data(), rows * unit);
+    }
+    GateSpec across = part;
+    across.shared_sums = sums.data();
+    across.shared_dscores = dsums.data();
+    across.shared_heads = heads;
+    SCOPED_TRACE(::testing::Message()
+                 << "elementwise=" << c.elementwise << " avg_logits=" << c.average_logits
+                 << " additive=" << c.additive << " static=" << c.is_static
+                 << " act=" << static_cast<int>(c.act));
+    for (int64_t r = 0; r < shards; ++r) {
+      const auto l = slice(logits, logit_rows, width, r, width / shards);
+      const auto ys = slice(y, rows, row_len, r, local * D),
+                 ds = slice(dout, rows, row_len, r, local * D);
+      std::vector<float> o(rows * local * D), g(rows * local * D), dl(rows * width / shards);
+      be->gate_forward(o.data(), ys.data(), local * D, l.data(), local_ld, rows, across);
+      be->gate_backward(g.data(), local * D, dl.data(), width / shards, ds.data(), ys.data(),
+                        local * D, l.data(), local_ld, rows, across);
+      const auto want_o = slice(out, rows, row_len, r, local * D);
+      const auto want_g = slice(dy, rows, row_len, r, local * D);
+      const auto want_dl = slice(dlogits, rows, width, r, width / shards);
+      for (size_t i = 0; i < o.size(); ++i) {
+        EXPECT_NEAR(o[i], want_o[i], 1e-6f * (1.0f + std::fabs(want_o[i]))) << "out " << i;
+        EXPECT_NEAR(g[i], want_g[i], 1e-6f * (1.0f + std::fabs(want_g[i]))) << "dy " << i;
+      }
+      for (size_t i = 0; i < dl.size(); ++i)
+        EXPECT_NEAR(dl[i], want_dl[i], 1e-6f * (1.0f + std::fabs(want_dl[i]))) << "dlogit " << i;
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2 * 2 * 2 * 6);
+}
+
+// The vocabulary-parallel loss over two slices of the logits (the group's max and sums done by
+// hand) equals the fused cross-entropy (checked above) in losses and gradients; ids outside a
+// slice (-1) read zero embedding rows and receive no gradient.
+TEST_F(OpGradients, CrossEntropyOverVocabularySlices) {
+  const int64_t rows = 6, V = 12, slices = 2, local = V / slices;
+  auto logits = random_vector(rows * V, rng, 3.0);
+  const std::vector<int32_t> targets = {0, 11, 5, 6, 3, 9};
+  const float scale = 0.25f;
+  std::vector<float> want_losses(rows), want_grad = logits;
+  be->cross_entropy(want_losses.data(), want_grad.data(), targets.data(), rows, V, scale);
+
+  std::vector<std::vector<float>> part(slices);
+  std::vector<std::vector<int32_t>> local_targets(slices);
+  std::vector<float> row_max(rows, -INFINITY), sums(2 * rows, 0.0f), part_max(rows),
+      part_sums(2 * rows);
+  for (int64_t s = 0; s < slices; ++s) {
+    for (int64_t r = 0; r < rows; ++r) {
+      part[s].insert(part[s].end(), logits.begin() + r * V + s * local,
+                     logits.begin() + r * V + (s + 1) * local);
+      const int32_t t = targets[r] - static_cast<int32_t>(s * local);
+      local_targets[s].push_back(t >= 0 && t < local ? t : -1);
+    }
+    be->cross_entropy_row_max(part_max.data(), part[s].data(), rows, local);
+    for (int64_t r = 0; r < rows; ++r) row_max[r] = std::max(row_max[r], part_max[r]);
+  }
+  for (int64_t s = 0; s < slices; ++s) {
+    be->cross_entropy_slice_sums(part_sums.data(), part[s].data(), local_targets[s].data(),
+                                 row_max.data(), rows, local);
+    be->add_inplace(sums.data(), part_sums.data(), 2 * rows);
+  }
+  for (int64_t s = 0; s < slices; ++s) {
+    std::vector<float> losses(rows);
+    be->cross_entropy_from_sums(losses.data(), part[s].data(), local_targets[s].data(),
+                                row_max.data(), sums.data(), rows, local, scale);
+    for (int64_t r = 0; r < rows; ++r) {
+      EXPECT_NEAR(losses[r], want_losses[r], 1e-6 * (1.0 + std::fabs(want_losses[r]))) << r;
+      for (int64_t i = 0; i < local; ++i)
+        EXPECT_NEAR(part[s][r * local + i], want_grad[r * V + s * local + i], 1e-7)
+            << "slice " << s << " row " << r << " column " << i;
+    }
+  }
+
+  const int64_t dim = 3;
+  auto table = random_vector(2 * dim, rng), dout = random_vector(3 * dim, rng);
+  const std::vector<int32_t> ids = {1, -1, 0};
+  std::vector<float> out(3 * dim, 7.0f), dtable(2 * dim, 0.0f);
+  be->embedding_forward(out.data(), ids.data(), table.data(), 3, dim);
+  be->embedding_backward(dtable.data(), dout.data(), ids.data(), 3, dim);
+  for (int64_t c = 0; c < dim; ++c) {
+    EXPECT_EQ(out[c], table[dim + c]);
+    EXPECT_EQ(out[dim + c], 0.0f);
+    EXPECT_EQ(out[2 * dim + c], table[c]);
+    EXPECT_EQ(dtable[c], dout[2 * dim + c]);
+    EXPECT_EQ(dtable[dim + c], dout[c]);
+  }
 }
 
 }  // namespace

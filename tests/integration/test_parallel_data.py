@@ -2,6 +2,8 @@
 - DP=2 at micro-batch b equals DP=1 at grad_accum 2 (same global batch, same windows): every
   loss within 1e-6 relative, final parameters and AdamW moments within fp32 tolerance;
 - ZeRO-1 equals plain DP bit for bit on two ranks (a sum of two numbers has one rounding);
+- the gradient all-reduce overlapped with backward (small buckets) equals it after backward,
+  bit for bit;
 - checkpoints reshard: written at DP=2 with ZeRO-1, resumed at DP=1 (and the reverse), the
   next steps' losses match the uninterrupted run, optimizer state included;
 - only rank 0 writes (one metrics line per step) and the per-step byte count is the ring model's;
@@ -42,6 +44,17 @@ def main():
     expected = PARAMS * 4 + 8  # 2(p-1)/p = 1 for p = 2
     assert all(f'"comm_bytes_per_step":{expected}' in line for line in lines), lines
     print(f"PASS comm_bytes_per_step = {expected} (ring model)")
+
+    # Overlap: small buckets (15 of 8192 floats) whose all-reduces start during the last
+    # micro-batch's backward give the same bits as starting them all after backward.
+    buckets = {"parallel__grad_bucket_size": 8192, "train__grad_accum_steps": 2}
+    mpi_train(2, run("overlap"), data, STEPS, **buckets)
+    mpi_train(2, run("serial"), data, STEPS, parallel__overlap_grad_reduce="false", **buckets)
+    assert_close_losses(run("overlap"), run("serial"), 0.0)
+    for group in ("model", "optimizer"):
+        diff, _ = max_tensor_difference(final("overlap"), final("serial"), group)
+        assert diff == 0.0, f"overlapped vs serial gradient reduction {group}: max |diff| {diff}"
+    print("PASS DP=2 gradient all-reduce overlapped with backward == after backward, bit for bit")
 
     mpi_train(2, run("zero"), data, STEPS, parallel__zero=1, checkpoint__interval=2)
     assert_close_losses(run("zero"), run("dp2"), 0.0)

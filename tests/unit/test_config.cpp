@@ -400,6 +400,12 @@ TEST(ConfigValidation, ImpossibleShapesAreRejectedAtTheirKey) {
   EXPECT_EQ(
       text_error("parallel:\n  tensor: 3\n"),
       "cfg.yaml:2:11: model.num_attention_heads (4) must be divisible by parallel.tensor (3)");
+  EXPECT_EQ(text_error("model:\n  vocab_size: 255\nparallel:\n  tensor: 2\n"),
+            "cfg.yaml:4:11: model.vocab_size (255) must be divisible by parallel.tensor (2) to "
+            "split the embedding and LM head by vocabulary rows; pad the vocabulary or set "
+            "parallel.vocab_parallel: false to replicate them");
+  EXPECT_NO_THROW(load_config_text(
+      "model:\n  vocab_size: 255\nparallel:\n  tensor: 2\n  vocab_parallel: false\n", "cfg.yaml"));
   EXPECT_EQ(text_error("parallel:\n  expert: 0\n"),
             "cfg.yaml:2:11: parallel.expert must be at least 1, got 0");
   // A key nobody wrote falls back to its section, then to the file.

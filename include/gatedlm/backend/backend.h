@@ -29,6 +29,12 @@ struct GateSpec {
   bool shared_average_logits = false;  // head_shared: average logits (true) or scores (false)
   bool additive = false;               // Y + act(L) instead of Y * act(L)
   GateActivationKind activation = GateActivationKind::sigmoid;
+  // Head-shared gates whose heads tensor parallelism splits over shards: per token and logit
+  // column, [rows, unit] contiguous, the sums over all shards' heads (shared_heads of them) of
+  // the averaged terms and (backward) of d loss / d score. nullptr: the row's own heads.
+  const float* shared_sums = nullptr;
+  const float* shared_dscores = nullptr;
+  int64_t shared_heads = 0;
   int64_t width() const { return elementwise ? heads * head_dim : heads; }
 };
 
@@ -77,7 +83,7 @@ class Backend {
   virtual void sum_rows_accumulate(float* out, const float* x, int64_t rows, int64_t cols,
                                    int64_t ld) = 0;
 
-  // ---- embedding ----
+  // ---- embedding (a negative id reads a zero row and receives no gradient) ----
   virtual void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n,
                                  int64_t dim) = 0;
   virtual void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t n,
@@ -141,6 +147,13 @@ class Backend {
   virtual void gate_backward(float* dy, int64_t dy_ld, float* dlogits, int64_t dlogits_ld,
                              const float* dout, const float* y, int64_t y_ld, const float* logits,
                              int64_t logits_ld, int64_t rows, const GateSpec& spec) = 0;
+  // The per-shard halves of a split head-shared gate's sums ([rows, unit] contiguous; the
+  // caller sums them over the shards and hands them back in spec.shared_sums/shared_dscores):
+  // the averaged terms (logits or scores) over this shard's heads, and d loss / d score.
+  virtual void gate_shared_term_sums(float* sums, const float* logits, int64_t logits_ld,
+                                     int64_t rows, const GateSpec& spec) = 0;
+  virtual void gate_shared_dscore_sums(float* sums, const float* dout, const float* y, int64_t y_ld,
+                                       int64_t rows, const GateSpec& spec) = 0;
   // Sum of the gate scores and count of scores < 0.1 over rows x heads x head_dim (as applied).
   virtual void gate_score_stats(double* sum, double* below_threshold, const float* logits,
                                 int64_t logits_ld, int64_t rows, const GateSpec& spec) = 0;
@@ -180,6 +193,20 @@ class Backend {
   // overwritten by dlogits_scale * (softmax - onehot) (saves a [rows, vocab] buffer).
   virtual void cross_entropy(float* losses, float* logits, const int32_t* targets, int64_t rows,
                              int64_t vocab, float dlogits_scale) = 0;
+  // The same loss when each rank of a group holds a vocabulary slice of the logits (vocab =
+  // the slice's width; targets slice-local, -1 where another slice holds the target). The
+  // caller reduces over the group between the calls: the row maxima (max), then the sums.
+  virtual void cross_entropy_row_max(float* row_max, const float* logits, int64_t rows,
+                                     int64_t vocab) = 0;
+  // sums[2r] = sum_i exp(logits[r, i] - row_max[r]); sums[2r + 1] = logits[r, targets[r]] (0 for
+  // -1).
+  virtual void cross_entropy_slice_sums(float* sums, const float* logits, const int32_t* targets,
+                                        const float* row_max, int64_t rows, int64_t vocab) = 0;
+  // losses[r] = log(sums[2r]) + row_max[r] - sums[2r + 1]; the logits become the gradient as
+  // cross_entropy's do (onehot only where this slice holds the target).
+  virtual void cross_entropy_from_sums(float* losses, float* logits, const int32_t* targets,
+                                       const float* row_max, const float* sums, int64_t rows,
+                                       int64_t vocab, float dlogits_scale) = 0;
 
   // ---- optimizer ----
   // One AdamW step with bias correction; decoupled decay p *= (1 - lr * weight_decay).

@@ -59,36 +59,44 @@ GATEDLM_HOST_DEVICE inline int64_t gate_unit_width(const GateSpec& s) {
   return s.elementwise ? s.head_dim : 1;
 }
 
-// The score of logit unit (h, c) (c < gate_unit_width) of one token's logits row. A head-shared
-// score is the same for every h: the mean over heads of the logits (then activated) or of the
-// activated logits.
-GATEDLM_HOST_DEVICE inline float gate_score(const float* logits, const GateSpec& s, int64_t h,
-                                            int64_t c) {
+// The term a head-shared score averages over heads: the logit itself or its activation.
+GATEDLM_HOST_DEVICE inline float shared_average_term(const GateSpec& s, float logit) {
+  return s.shared_average_logits ? logit : activate(s.activation, logit);
+}
+
+// The mean over heads of a head-shared gate's terms at column c of token row `row`: this row's
+// heads, or the cross-shard sums of spec.shared_sums (tensor parallelism).
+GATEDLM_HOST_DEVICE inline float shared_average(const float* logits, const GateSpec& s, int64_t row,
+                                                int64_t c) {
+  const int64_t unit = gate_unit_width(s);
+  if (s.shared_sums)
+    return s.shared_sums[row * unit + c] * (1.0f / static_cast<float>(s.shared_heads));
+  float acc = 0.0f;
+  for (int64_t i = 0; i < s.heads; ++i) acc += shared_average_term(s, logits[i * unit + c]);
+  return acc * (1.0f / static_cast<float>(s.heads));
+}
+
+// The score of logit unit (h, c) (c < gate_unit_width) of one token's logits row (token `row`).
+// A head-shared score is the same for every h: the mean over heads of the logits (then
+// activated) or of the activated logits.
+GATEDLM_HOST_DEVICE inline float gate_score(const float* logits, const GateSpec& s, int64_t row,
+                                            int64_t h, int64_t c) {
   const int64_t unit = gate_unit_width(s);
   if (!s.head_shared) return activate(s.activation, logits[h * unit + c]);
-  const float inv_heads = 1.0f / static_cast<float>(s.heads);
-  float acc = 0.0f;
-  for (int64_t i = 0; i < s.heads; ++i) {
-    const float l = logits[i * unit + c];
-    acc += s.shared_average_logits ? l : activate(s.activation, l);
-  }
-  return s.shared_average_logits ? activate(s.activation, acc * inv_heads) : acc * inv_heads;
+  const float mean = shared_average(logits, s, row, c);
+  return s.shared_average_logits ? activate(s.activation, mean) : mean;
 }
 
 // d loss / d logit (h, c) given `dscore`: the gradient of the unit's own score, or for a
 // head-shared gate the sum of the gradients of every head's score at column c.
-GATEDLM_HOST_DEVICE inline float gate_logit_grad(const float* logits, const GateSpec& s, int64_t h,
-                                                 int64_t c, float dscore) {
+GATEDLM_HOST_DEVICE inline float gate_logit_grad(const float* logits, const GateSpec& s,
+                                                 int64_t row, int64_t h, int64_t c, float dscore) {
   const int64_t unit = gate_unit_width(s);
   if (!s.head_shared) return dscore * activate_grad(s.activation, logits[h * unit + c]);
-  const float inv_heads = 1.0f / static_cast<float>(s.heads);
-  float at = logits[h * unit + c];
-  if (s.shared_average_logits) {
-    float mean_logit = 0.0f;
-    for (int64_t i = 0; i < s.heads; ++i) mean_logit += logits[i * unit + c];
-    at = mean_logit * inv_heads;
-  }
-  return dscore * inv_heads * activate_grad(s.activation, at);
+  const int64_t heads = s.shared_sums ? s.shared_heads : s.heads;
+  const float at =
+      s.shared_average_logits ? shared_average(logits, s, row, c) : logits[h * unit + c];
+  return dscore * (1.0f / static_cast<float>(heads)) * activate_grad(s.activation, at);
 }
 
 // SwiGLU: out = silu(g) * u, and its gradients for upstream d.

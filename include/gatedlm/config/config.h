@@ -156,6 +156,9 @@ struct ParallelConfig {
   int64_t tensor = 1;
   int64_t expert = 1;
   int64_t zero = 0;
+  bool vocab_parallel = true;  // tensor > 1: split the embedding and LM head by vocabulary rows
+  bool overlap_grad_reduce = true;     // start gradient buckets' all-reduces during backward
+  int64_t grad_bucket_size = 4194304;  // floats per data-parallel gradient all-reduce
 
   bool operator==(const ParallelConfig&) const = default;
 };

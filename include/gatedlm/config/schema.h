@@ -133,6 +133,9 @@ void visit_fields(ParallelConfig& parallel, V& v) {
   v.field("tensor", parallel.tensor);
   v.field("expert", parallel.expert);
   v.field("zero", parallel.zero);
+  v.field("vocab_parallel", parallel.vocab_parallel);
+  v.field("overlap_grad_reduce", parallel.overlap_grad_reduce);
+  v.field("grad_bucket_size", parallel.grad_bucket_size);
 }
 
 template <class V>

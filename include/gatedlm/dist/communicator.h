@@ -25,6 +25,15 @@ struct CommStats {
   int64_t calls = 0;
 };
 
+// A non-blocking collective in flight: its buffer must stay untouched until wait() returns.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  virtual void wait() = 0;
+  // Lets the library advance it (MPI progresses non-blocking collectives inside MPI calls).
+  virtual void progress() {}
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -34,6 +43,9 @@ class Communicator {
 
   void all_reduce(float* data, int64_t n, ReduceOp op = ReduceOp::sum);
   void all_reduce(double* data, int64_t n, ReduceOp op = ReduceOp::sum);
+  // Starts a sum all_reduce and returns at once (MPI_Iallreduce, NCCL on its stream): the data
+  // is reduced once wait() returns. Same result as starting it and waiting at once.
+  std::unique_ptr<PendingCollective> all_reduce_async(float* data, int64_t n);
   // `in` holds size() consecutive blocks, block r of counts[r] elements; `out` (not overlapping
   // `in`) receives this rank's block of the elementwise sum over ranks.
   void reduce_scatter(float* out, const float* in, const std::vector<int64_t>& counts);
@@ -67,6 +79,8 @@ class Communicator {
   virtual void do_all_to_allv(const float* send, const std::vector<int64_t>& send_counts,
                               float* recv, const std::vector<int64_t>& recv_counts) = 0;
   virtual void do_barrier() = 0;
+  // Default: a blocking all_reduce, complete when it returns.
+  virtual std::unique_ptr<PendingCollective> do_all_reduce_async(float* data, int64_t n);
   static int64_t element_size(DataType type);
   // Checks counts.size() == size() and every count >= 0; returns their sum.
   int64_t check_counts(const std::vector<int64_t>& counts, const char* what) const;

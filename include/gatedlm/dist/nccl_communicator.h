@@ -1,7 +1,7 @@
 // The NCCL communicator: collectives on CUDA device memory, for GPU tensors. Built only when
 // CUDA is enabled (GATEDLM_HAVE_CUDA). NCCL's unique id travels over a host group (MPI), which
 // also carries the host-memory calls (broadcast_bytes, all_to_all_counts, barrier).
-// Every call waits for its stream, so on return the data is in place (no overlap yet).
+// Every call but all_reduce_async waits for its stream, so on return the data is in place.
 #pragma once
 
 #include <memory>

@@ -4,8 +4,9 @@
 //   column-parallel q|k|v|gate and MLP gate|up (rows of the weight split, the gate's heads with
 //   the heads it gates), row-parallel o_proj and down_proj (columns split), whose partial
 //   outputs are summed over the group in forward; the input gradients of column-parallel
-//   projections are summed in backward. Norms, embedding and LM head are replicated (the
-//   per-head q/k/sdpa norms' gradients are summed over the group: each shard has some heads).
+//   projections are summed in backward. Norms are replicated (the per-head q/k/sdpa norms'
+//   gradients are summed over the group: each shard has some heads). The embedding and LM head
+//   are split by vocabulary rows (model/vocab_parallel.h) unless split_vocab is off.
 // A G5 (dense) gate acts on the summed o_proj output, so its gate_proj is replicated: every rank
 // computes the whole gate, and one rank alone adds its input gradient.
 #pragma once
@@ -20,6 +21,7 @@ namespace gatedlm {
 
 struct TensorParallel {
   Communicator* group = nullptr;  // nullptr: the model is not split
+  bool split_vocab = true;        // parallel.vocab_parallel
 
   int size() const { return group ? group->size() : 1; }
   int rank() const { return group ? group->rank() : 0; }
@@ -29,14 +31,16 @@ struct TensorParallel {
   }
   // Whether this rank adds the input gradient of a replicated projection (exactly one does).
   bool adds_replicated_input_gradient() const { return rank() == 0; }
+  bool splits_vocab() const { return split_vocab && size() > 1; }
 };
 
 // The config of one of `tensor` shards. InputError-free: validate_config checks divisibility.
 ModelConfig local_model_config(const ModelConfig& full, int64_t tensor);
 
-// Which dimension of parameter `name` the shards cut: 0 (rows: column-parallel), 1 (columns:
-// row-parallel) or -1 (replicated).
-int tensor_split_dim(const std::string& name, const ModelConfig& full);
+// Which dimension of parameter `name` the shards cut: 0 (rows: column-parallel, and the
+// vocabulary rows of the embedding and LM head when split_vocab), 1 (columns: row-parallel) or
+// -1 (replicated).
+int tensor_split_dim(const std::string& name, const ModelConfig& full, bool split_vocab);
 
 // Replicated parameters whose gradient each shard computes from its own heads only (the
 // per-head norms shared by all heads): their gradients are summed over the group.

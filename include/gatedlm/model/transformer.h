@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "gatedlm/model/mlp.h"
 #include "gatedlm/model/moe.h"
 #include "gatedlm/model/parameters.h"
+#include "gatedlm/model/vocab_parallel.h"
 
 namespace gatedlm {
 
@@ -44,6 +46,10 @@ class Transformer {
   // data-parallel ranks. router_loss() is the aux + z objective of the last forward.
   void begin_accumulation();
   void set_expert_count_reducer(ExpertCountReducer reducer);
+  // Called during backward whenever every parameter at flat offset >= ready_from has its
+  // gradient (after each block, in reverse order, then 0): data-parallel overlap.
+  using GradientReadyHook = std::function<void(int64_t ready_from)>;
+  void set_gradient_ready_hook(GradientReadyHook hook) { gradient_ready_ = std::move(hook); }
   double router_loss() const { return router_losses_ ? router_losses_->objective() : 0.0; }
   const RouterLosses* router_losses() const { return router_losses_.get(); }
   // Adds the last forward's routing (tokens per expert, drops, aux and z losses) to `analysis`.
@@ -57,7 +63,8 @@ class Transformer {
   // the whole sequence, at the cost of one position.
   const float* decode_step(int32_t token, KvCache& cache);
 
-  const Tensor& logits() const { return logits_; }  // [batch*seq_len, vocab] after forward()
+  // [batch*seq_len, vocab] after forward() (vocabulary-parallel: this rank's vocabulary slice)
+  const Tensor& logits() const { return logits_; }
   // Host copy of the per-token losses [batch*seq_len] of the last forward (row b*T + t).
   const float* token_losses() const { return host_losses_.data(); }
   ParameterSet& params() { return params_; }
@@ -79,6 +86,7 @@ class Transformer {
   ModelConfig config_;
   ModelConfig local_config_;  // of this tensor-parallel shard (config_ when not split)
   TensorParallel tp_;
+  VocabParallel vocab_;
   Backend& backend_;
   ParameterSet params_;
   ParameterSet::Id embed_, final_norm_, lm_head_ = -1;
@@ -88,6 +96,7 @@ class Transformer {
   MlpScratch mlp_scratch_;
   MoeScratch moe_scratch_;
   std::unique_ptr<RouterLosses> router_losses_;  // null for a dense model
+  GradientReadyHook gradient_ready_;
   int64_t reserved_rows_ = 0;
   std::shared_ptr<Buffer> ids_, targets_;
   std::vector<Tensor> residual_;  // [layers + 1] x [rows, hidden]

@@ -2,6 +2,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -139,7 +140,12 @@ void CpuBackend::sum_rows_accumulate(float* out, const float* x, int64_t rows, i
 void CpuBackend::embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n,
                                    int64_t dim) {
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < n; ++r) std::memcpy(out + r * dim, table + ids[r] * dim, dim * 4);
+  for (int64_t r = 0; r < n; ++r) {
+    if (ids[r] >= 0)
+      std::memcpy(out + r * dim, table + ids[r] * dim, dim * 4);
+    else
+      std::fill(out + r * dim, out + (r + 1) * dim, 0.0f);
+  }
 }
 
 void CpuBackend::embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t n,
@@ -151,6 +157,7 @@ void CpuBackend::embedding_backward(float* dtable, const float* dout, const int3
   for (int64_t s = 0; s < slices; ++s) {
     const int64_t c0 = dim * s / slices, c1 = dim * (s + 1) / slices;
     for (int64_t r = 0; r < n; ++r) {
+      if (ids[r] < 0) continue;
       float* dst = dtable + ids[r] * dim;
       const float* src = dout + r * dim;
       for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
@@ -231,23 +238,68 @@ void CpuBackend::silu_backward(float* dx, const float* dout, const float* x, int
   for (int64_t i = 0; i < n; ++i) dx[i] = dout[i] * activate_grad(GateActivationKind::silu, x[i]);
 }
 
+namespace {
+
+// The softmax cross-entropy gradient in place: z = scale * (exp(z - log_sum) - onehot(target)),
+// no onehot for target -1 (another vocabulary slice's).
+void softmax_gradient_row(float* z, int64_t vocab, double log_sum, int32_t target, float scale) {
+  const float shift = static_cast<float>(log_sum);
+  for (int64_t i = 0; i < vocab; ++i) z[i] = scale * std::exp(z[i] - shift);
+  if (target >= 0) z[target] -= scale;
+}
+
+float row_max_of(const float* z, int64_t vocab) {
+  float max_z = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < vocab; ++i) max_z = std::max(max_z, z[i]);
+  return max_z;
+}
+
+double sum_exp(const float* z, int64_t vocab, float max_z) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(z[i] - max_z);
+  return sum;
+}
+
+}  // namespace
+
 void CpuBackend::cross_entropy(float* losses, float* logits, const int32_t* targets, int64_t rows,
                                int64_t vocab, float dlogits_scale) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     float* z = logits + r * vocab;
-    float max_z = -std::numeric_limits<float>::infinity();
-    for (int64_t i = 0; i < vocab; ++i) max_z = std::max(max_z, z[i]);
-    double sum = 0.0;
-    for (int64_t i = 0; i < vocab; ++i) sum += std::exp(z[i] - max_z);
-    const double log_sum = std::log(sum) + max_z;
+    const float max_z = row_max_of(z, vocab);
+    const double log_sum = std::log(sum_exp(z, vocab, max_z)) + max_z;
     const int32_t t = targets[r];
     losses[r] = static_cast<float>(log_sum - z[t]);
-    if (dlogits_scale != 0.0f) {
-      const float shift = static_cast<float>(log_sum);
-      for (int64_t i = 0; i < vocab; ++i) z[i] = dlogits_scale * std::exp(z[i] - shift);
-      z[t] -= dlogits_scale;
-    }
+    if (dlogits_scale != 0.0f) softmax_gradient_row(z, vocab, log_sum, t, dlogits_scale);
+  }
+}
+
+void CpuBackend::cross_entropy_row_max(float* row_max, const float* logits, int64_t rows,
+                                       int64_t vocab) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) row_max[r] = row_max_of(logits + r * vocab, vocab);
+}
+
+void CpuBackend::cross_entropy_slice_sums(float* sums, const float* logits, const int32_t* targets,
+                                          const float* row_max, int64_t rows, int64_t vocab) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* z = logits + r * vocab;
+    sums[2 * r] = static_cast<float>(sum_exp(z, vocab, row_max[r]));
+    sums[2 * r + 1] = targets[r] >= 0 ? z[targets[r]] : 0.0f;
+  }
+}
+
+void CpuBackend::cross_entropy_from_sums(float* losses, float* logits, const int32_t* targets,
+                                         const float* row_max, const float* sums, int64_t rows,
+                                         int64_t vocab, float dlogits_scale) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const double log_sum = std::log(static_cast<double>(sums[2 * r])) + row_max[r];
+    losses[r] = static_cast<float>(log_sum - sums[2 * r + 1]);
+    if (dlogits_scale != 0.0f)
+      softmax_gradient_row(logits + r * vocab, vocab, log_sum, targets[r], dlogits_scale);
   }
 }
 

@@ -77,6 +77,10 @@ class CpuBackend final : public Backend {
   void gate_backward(float* dy, int64_t dy_ld, float* dlogits, int64_t dlogits_ld,
                      const float* dout, const float* y, int64_t y_ld, const float* logits,
                      int64_t logits_ld, int64_t rows, const GateSpec& spec) override;
+  void gate_shared_term_sums(float* sums, const float* logits, int64_t logits_ld, int64_t rows,
+                             const GateSpec& spec) override;
+  void gate_shared_dscore_sums(float* sums, const float* dout, const float* y, int64_t y_ld,
+                               int64_t rows, const GateSpec& spec) override;
   void gate_score_stats(double* sum, double* below_threshold, const float* logits,
                         int64_t logits_ld, int64_t rows, const GateSpec& spec) override;
 
@@ -97,6 +101,13 @@ class CpuBackend final : public Backend {
 
   void cross_entropy(float* losses, float* logits, const int32_t* targets, int64_t rows,
                      int64_t vocab, float dlogits_scale) override;
+  void cross_entropy_row_max(float* row_max, const float* logits, int64_t rows,
+                             int64_t vocab) override;
+  void cross_entropy_slice_sums(float* sums, const float* logits, const int32_t* targets,
+                                const float* row_max, int64_t rows, int64_t vocab) override;
+  void cross_entropy_from_sums(float* losses, float* logits, const int32_t* targets,
+                               const float* row_max, const float* sums, int64_t rows, int64_t vocab,
+                               float dlogits_scale) override;
 
   void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr,
                     float beta1, float beta2, float eps, float weight_decay, int64_t step) override;

@@ -54,7 +54,7 @@ void CudaBackend::embedding_forward(float* out, const int32_t* ids, const float*
                                     int64_t dim) {
   for_each(*this, n * dim, [=] __device__(int64_t i) {
     const int64_t r = i / dim, c = i % dim;
-    out[i] = table[static_cast<int64_t>(ids[r]) * dim + c];
+    out[i] = ids[r] >= 0 ? table[static_cast<int64_t>(ids[r]) * dim + c] : 0.0f;
   });
 }
 
@@ -64,7 +64,7 @@ void CudaBackend::embedding_backward(float* dtable, const float* dout, const int
                                      int64_t n, int64_t dim) {
   for_each(*this, dim, [=] __device__(int64_t c) {
     for (int64_t r = 0; r < n; ++r)
-      dtable[static_cast<int64_t>(ids[r]) * dim + c] += dout[r * dim + c];
+      if (ids[r] >= 0) dtable[static_cast<int64_t>(ids[r]) * dim + c] += dout[r * dim + c];
   });
 }
 

@@ -11,7 +11,7 @@ void CudaBackend::gate_forward(float* out, const float* y, int64_t y_ld, const f
   const int64_t D = s.head_dim, row_len = s.heads * D;
   for_each(*this, rows * row_len, [=] __device__(int64_t idx) {
     const int64_t r = idx / row_len, i = idx % row_len, h = i / D, d = i % D;
-    const float g = gate_score(logits + r * logits_ld, s, h, s.elementwise ? d : 0);
+    const float g = gate_score(logits + r * logits_ld, s, r, h, s.elementwise ? d : 0);
     const float x = y[r * y_ld + i];
     out[idx] = s.additive ? x + g : x * g;
   });
@@ -39,18 +39,49 @@ void CudaBackend::gate_backward(float* dy, int64_t dy_ld, float* dlogits, int64_
       }
       return acc;
     };
-    const float score = gate_score(lr, s, h, c);
+    const float score = gate_score(lr, s, r, h, c);
     for (int64_t j = 0; j < per_unit; ++j) {
       const int64_t i = h * D + c + j;
       dy[r * dy_ld + i] = s.additive ? g_out[i] : g_out[i] * score;
     }
     float total = 0.0f;
-    if (s.head_shared) {
+    if (s.head_shared && s.shared_dscores) {
+      total = s.shared_dscores[r * unit + c];
+    } else if (s.head_shared) {
       for (int64_t head = 0; head < s.heads; ++head) total += dscore_of(head);
     } else {
       total = dscore_of(h);
     }
-    dlogits[r * dlogits_ld + h * unit + c] = gate_logit_grad(lr, s, h, c, total);
+    dlogits[r * dlogits_ld + h * unit + c] = gate_logit_grad(lr, s, r, h, c, total);
+  });
+}
+
+// One thread per (token, logit column): the sums over this shard's heads.
+void CudaBackend::gate_shared_term_sums(float* sums, const float* logits, int64_t logits_ld,
+                                        int64_t rows, const GateSpec& s) {
+  const int64_t unit = gate_unit_width(s);
+  for_each(*this, rows * unit, [=] __device__(int64_t idx) {
+    const int64_t r = idx / unit, c = idx % unit;
+    float total = 0.0f;
+    for (int64_t h = 0; h < s.heads; ++h)
+      total += shared_average_term(s, logits[r * logits_ld + h * unit + c]);
+    sums[idx] = total;
+  });
+}
+
+void CudaBackend::gate_shared_dscore_sums(float* sums, const float* dout, const float* y,
+                                          int64_t y_ld, int64_t rows, const GateSpec& s) {
+  const int64_t D = s.head_dim, row_len = s.heads * D, unit = gate_unit_width(s);
+  const int64_t per_unit = s.elementwise ? 1 : D;
+  for_each(*this, rows * unit, [=] __device__(int64_t idx) {
+    const int64_t r = idx / unit, c = idx % unit;
+    float total = 0.0f;
+    for (int64_t h = 0; h < s.heads; ++h)
+      for (int64_t j = 0; j < per_unit; ++j) {
+        const int64_t i = h * D + c + j;
+        total += s.additive ? dout[r * row_len + i] : dout[r * row_len + i] * y[r * y_ld + i];
+      }
+    sums[idx] = total;
   });
 }
 
@@ -66,7 +97,7 @@ struct WeightedScore {
     const int64_t unit = gate_unit_width(spec);
     const int64_t r = idx / (spec.heads * unit), h = idx / unit % spec.heads, c = idx % unit;
     const double per_unit = spec.elementwise ? 1.0 : static_cast<double>(spec.head_dim);
-    const float g = gate_score(logits + r * logits_ld, spec, h, c);
+    const float g = gate_score(logits + r * logits_ld, spec, r, h, c);
     return count_below_threshold ? (g < 0.1f ? per_unit : 0.0) : per_unit * g;
   }
 };
