@@ -7,6 +7,10 @@
 // bucket one collective; not yet overlapped with backward). ZeRO-1 (AdamW sharded over the
 // group): a reduce-scatter gives each rank the summed gradient of its block, AdamW updates that
 // block, and an all-gather brings every rank the whole updated parameters.
+//
+// Expert parallelism: an expert group's ranks hold different routed experts (dist/
+// expert_shards.h), so those gradients are summed over the expert-data group (the data ranks that
+// hold the same experts) and the rest over the whole data group. Not combined with ZeRO-1.
 #pragma once
 
 #include <cstdint>
@@ -20,11 +24,17 @@ namespace gatedlm {
 
 inline constexpr int64_t kGradientBucketElements = int64_t{1} << 22;  // 16 MiB of fp32
 
+struct ExpertGroups {
+  Communicator* expert = nullptr;       // ranks holding different experts; nullptr: all local
+  Communicator* expert_data = nullptr;  // data ranks holding the same experts as this one
+  bool split() const { return expert && expert->size() > 1; }
+};
+
 class DataParallel {
  public:
   // tp: the model's tensor-parallel group, for the parts of the gradient it splits.
   DataParallel(Communicator& data, ParameterSet& params, const AdamW& optimizer,
-               const TensorParallel& tp = {});
+               const TensorParallel& tp = {}, const ExpertGroups& ep = {});
 
   // Sums the gradients over the data group (into the owned block under ZeRO-1), after summing
   // over the tensor group those of replicated parameters that each shard sees only part of.
@@ -45,6 +55,7 @@ class DataParallel {
   ParameterSet& params_;
   const AdamW& optimizer_;
   TensorParallel tp_;
+  ExpertGroups ep_;
   Tensor owned_grads_;  // ZeRO-1: the reduce-scatter's output, [owned block]
 };
 
