@@ -9,8 +9,8 @@ of every MoE layer), each case against a single-process oracle of the same globa
   ranks' blocks one after the other, as the all-reduce adds the two ranks' gradients);
 - checkpoints hold every expert: EP=2's step-2 checkpoint resumes on one process and the
   single process's resumes at EP=2, the next losses matching the uninterrupted runs;
-- comm_bytes_per_step at step 1 is exactly the all-reduces plus the all-to-alls of the rows
-  each rank routed to the other's experts (from the logged routing);
+- comm_bytes_per_step at step 1 is exactly the scaling model's (scripts/
+  parallel_scaling_model.py, moe-tiny) given the rows exchanged, which the logged routing gives;
 - bad layouts are exit 2 with one line naming parallel.expert.
 
 Tolerances (fp32; the runs differ only in the order of sums and in GEMM shapes):
@@ -32,11 +32,13 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from checkpoint_util import checkpoint_dir, make_shard, tensors, work_dir  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import parallel_scaling_model as scaling  # noqa: E402
 from parallel_util import (assert_close_losses, max_tensor_difference, mpi_train,  # noqa: E402
                            worst_relative_difference)
 
 STEPS = 4
-EXPERTS, TOP_K, HIDDEN, LAYERS = 8, 2, 64, 2  # dense-tiny's attention, 8 experts of 48, top-2
+EXPERTS, TOP_K = 8, 2  # dense-tiny's attention, 8 experts of 48, top-2 (the model's moe-tiny)
 
 
 def moe(**extra):
@@ -78,21 +80,14 @@ def assert_equivalent(name, ep_run, oracle):
     print(f"PASS {name}: losses, gradients (worst {grad:.1e}) and parameters ({params:.1e})")
 
 
-def expected_step1_bytes(ep_run, oracle):
-    """Rank 0's bytes in step 1 of a dropless EP=2 x DP=2 run at accumulation 1."""
-    model = tensors(checkpoint_dir(ep_run, 1), "model")
-    replicated = sum(v.size for k, v in model.items() if "mlp.experts." not in k)
+def exchanged_rows_step1(ep_run, oracle):
+    """Rows rank 0 sent to rank 1's experts plus those it received, in step 1 (dropless)."""
     mine = metrics(ep_run)[1]["tokens_per_expert"]  # rank 0's routing, per layer
     both = metrics(oracle)[1]["tokens_per_expert"]  # both ranks' tokens in one batch
     half = EXPERTS // 2
-    sent = sum(sum(layer[half:]) for layer in mine)  # rank 0's rows for rank 1's experts
+    sent = sum(sum(layer[half:]) for layer in mine)
     received = sum(b - m for lb, lm in zip(both, mine) for b, m in zip(lb[:half], lm[:half]))
-    rows = 2 * (sent + received) * HIDDEN * 4  # dispatch + combine, forward and backward
-    counts = LAYERS * half * 8  # one count per expert of the peer, per layer
-    reducer = LAYERS * (EXPERTS + 1) * 8  # global-batch counts over the data group (p = 2)
-    # Replicated gradients over the data group (2(p-1)/p = 1), expert ones over the expert-data
-    # group (one rank: nothing), the loss mean, the expert part of the gradient norm.
-    return replicated * 4 + 8 + 8 + reducer + counts + rows
+    return int(sent + received)
 
 
 def main():
@@ -116,9 +111,14 @@ def main():
     print("PASS EP=2 == plain DP=2 bit for bit")
 
     logged = metrics(run("ep"))[1]["comm_bytes_per_step"]
-    expected = expected_step1_bytes(run("ep"), run("ref"))
-    assert logged == expected, f"step 1 comm_bytes_per_step {logged}, expected {expected}"
-    print(f"PASS comm_bytes_per_step at step 1 = {expected} (all-reduces + all-to-alls)")
+    rows = exchanged_rows_step1(run("ep"), run("ref"))
+    predicted = scaling.step_bytes(scaling.model_dims("moe-tiny"), data=2, expert=2, micro_batch=2,
+                                   seq_len=16, act_bytes=4, exchanged_rows=rows)
+    assert logged == sum(predicted.values()), f"step 1 bytes {logged}, model {predicted}"
+    balanced = scaling.step_bytes(scaling.model_dims("moe-tiny"), data=2, expert=2, micro_batch=2,
+                                  seq_len=16, act_bytes=4)["expert"]
+    print(f"PASS comm_bytes_per_step at step 1 = {logged} = the scaling model's {predicted} "
+          f"({rows} rows exchanged; balanced routing would make the EP term {balanced})")
 
     # Capacity dropping, a G1 gate and a shared expert.
     mpi_train(0, run("ref_cap"), data, STEPS, train__grad_accum_steps=2, **CAPACITY_G1, **COMMON)
