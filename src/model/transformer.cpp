@@ -307,6 +307,7 @@ void Transformer::sum_analysis_over_shards(ModelAnalysis& analysis, const ModelA
 double Transformer::training_flops_per_token(int64_t seq_len) const {
   // Projections (names ending in "_proj.weight") plus the LM head, tied or not; a routed expert
   // counts k/E of its weights (the share of tokens that reach it), the router all of its own.
+  // Under expert parallelism a rank holds E/e experts and runs them for e ranks' tokens.
   double matmul_params = static_cast<double>(config_.vocab_size * config_.hidden_size);
   auto ends_with = [](const std::string& name, const std::string& suffix) {
     return name.size() > suffix.size() &&
@@ -315,7 +316,8 @@ double Transformer::training_flops_per_token(int64_t seq_len) const {
   for (const ParamInfo& p : params_.infos()) {
     double used = static_cast<double>(p.numel());
     if (config_.moe && p.name.find(".mlp.experts.") != std::string::npos)
-      used *= static_cast<double>(config_.moe->num_experts_per_tok) / config_.moe->num_experts;
+      used *= static_cast<double>(config_.moe->num_experts_per_tok * ep_.size()) /
+              static_cast<double>(config_.moe->num_experts);
     if (ends_with(p.name, "_proj.weight") || ends_with(p.name, ".mlp.gate.weight") ||
         ends_with(p.name, ".shared_expert_gate.weight"))
       matmul_params += used;
