@@ -3,6 +3,8 @@ of every MoE layer), each case against a single-process oracle of the same globa
 - dropless, global-batch load balancing: EP=2 at micro-batch 2 vs one process at micro-batch 4
   (the global-batch counts make the aux loss that of the whole batch on both; at grad_accum 2
   the single process's first micro-batch would see only its own counts, docs/moe.md);
+- the same at EP=2 x DP=4 on 4 ranks (micro-batch 1): two expert groups, so the expert
+  gradients are summed over expert-data groups of 2 ranks;
 - capacity dropping (factor 1), a G1 gate and a shared expert, micro-batch load balancing:
   EP=2 vs one process at grad_accum 2 (the capacity is per micro-batch of 2 sequences on both);
 - EP=2 equals plain DP=2 bit for bit (same sums in the same order: the expert owner adds the two
@@ -101,6 +103,11 @@ def main():
     out = mpi_train(2, run("ep"), data, STEPS, **ep2, **DROPLESS, **COMMON)
     assert "data parallel 2, expert parallel 2" in out.output, out.output
     assert_equivalent("dropless EP=2 vs one process at micro-batch 4", run("ep"), run("ref"))
+
+    mpi_train(4, run("ep_dp4"), data, STEPS, train__micro_batch_size=1, **ep2, **DROPLESS,
+              **COMMON)
+    assert_equivalent("dropless EP=2 x DP=4 vs one process at micro-batch 4", run("ep_dp4"),
+                      run("ref"))
 
     mpi_train(2, run("dp"), data, STEPS, **DROPLESS, **COMMON)
     assert_close_losses(run("ep"), run("dp"), 0.0)
