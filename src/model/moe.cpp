@@ -101,7 +101,8 @@ void MoeLayer::reserve(Backend& be, int64_t rows, MlpScratch& mlp_scratch) {
   gate_up_act_ = be.empty({routed, 2 * inter_});
   hidden_act_ = be.empty({routed, inter_});
   permuted_out_ = be.empty({routed, hidden_});
-  // An expert holds each token at most once, so its backward needs scratch for `rows` rows.
+  // An expert holds each token at most once, so its backward needs scratch for `rows` rows
+  // (under expert parallelism it runs once per sending rank, each sending its own micro-batch's).
   mlp_scratch.reserve(be, rows, inter_);
   if (shared_) {
     shared_->reserve(be, rows);
