@@ -195,12 +195,12 @@ TrainSummary Trainer::run() {
       tc.micro_batch_size * tc.seq_len * tc.grad_accum_steps * data_ranks;
   spdlog::info(
       "model: {} parameters, {:.2f} GFLOP per step; {} tokens per step; sgemm peak {:.0f} "
-      "GFLOP/s on {} threads; {} process(es), tensor parallel {}, data parallel {}, expert "
-      "parallel {}{}",
+      "GFLOP/s on {} threads; {} process(es), tensor parallel {}, data parallel {}{}, expert "
+      "parallel {}",
       whole_infos.back().offset + whole_infos.back().numel(),
       flops_per_token * tokens_per_step / 1e9, tokens_per_step, peak_gflops, cpu_threads(),
-      groups.world().size(), tp.size(), data_ranks, ep.size(),
-      optimizer.sharded() ? " (ZeRO-1)" : "");
+      groups.world().size(), tp.size(), data_ranks, optimizer.sharded() ? " (ZeRO-1)" : "",
+      ep.size());
 
   auto run_eval = [&](int64_t step) {
     if (!val_loader) return;
