@@ -22,6 +22,9 @@ def model_dims(name):
     if name == "dense-tiny":  # configs/models/dense-tiny.yaml
         return dict(layers=2, hidden=64, heads=4, kv_heads=2, head_dim=16, ffn=192, vocab=256,
                     tied=True, experts=0, top_k=0, expert_ffn=0)
+    if name == "moe-tiny":  # dense-tiny's attention, 8 experts of 48, top-2 (test_parallel_expert)
+        return dict(layers=2, hidden=64, heads=4, kv_heads=2, head_dim=16, ffn=0, vocab=256,
+                    tied=True, experts=8, top_k=2, expert_ffn=48)
     raise ValueError(name)
 
 
@@ -47,8 +50,10 @@ def ring_all_reduce(p, n_bytes):
 
 
 def step_bytes(m, tensor=1, data=1, expert=1, micro_batch=1, seq_len=4096, grad_accum=1,
-               zero=False, act_bytes=2, grad_bytes=4, vocab_parallel=True):
-    """Bytes one rank sends per optimizer step, by group: {"tensor": ..., "data": ..., "expert": ...}."""
+               zero=False, act_bytes=2, grad_bytes=4, vocab_parallel=True, exchanged_rows=None):
+    """Bytes one rank sends per optimizer step, by group: {"tensor": ..., "data": ..., "expert": ...}.
+    exchanged_rows: the rows this rank sent to other ranks' experts plus those it received, over
+    the step's MoE layers and micro-batches (routing decides it); None assumes balanced routing."""
     split, replicated, per_head_norms, experts = parameter_counts(m, vocab_parallel)
     dense_local = replicated + split // tensor
     tokens = micro_batch * seq_len
@@ -68,12 +73,19 @@ def step_bytes(m, tensor=1, data=1, expert=1, micro_batch=1, seq_len=4096, grad_
     dp += ring_all_reduce(data // expert, experts // expert * grad_bytes)
     if zero:
         dp += ring_all_reduce(data, 16)
-    # EP: each MoE layer routes top_k copies of every token; (e-1)/e of them leave the rank, in
-    # dispatch and combine, forward and backward.
+    # MoE's global-batch load balancing: per micro-batch, every layer's E counts and its total.
+    if m["experts"]:
+        dp += grad_accum * ring_all_reduce(data, m["layers"] * (m["experts"] + 1) * 8)
+    # EP: each MoE layer routes top_k copies of every token; (e-1)/e of them leave the rank
+    # (balanced), in dispatch and combine, forward and backward; before each dispatch the
+    # per-expert counts; after backward the experts' part of the gradient norm.
     ep = 0
     if m["experts"] and expert > 1:
-        routed = tokens * m["top_k"] * m["hidden"] * act_bytes
-        ep = grad_accum * m["layers"] * 4 * routed * (expert - 1) // expert
+        if exchanged_rows is None:
+            exchanged_rows = grad_accum * m["layers"] * 2 * tokens * m["top_k"] * (expert - 1) // expert
+        ep = 2 * exchanged_rows * m["hidden"] * act_bytes
+        ep += grad_accum * m["layers"] * (expert - 1) * (m["experts"] // expert) * 8
+        ep += ring_all_reduce(expert, 8)
     return {"tensor": tp, "data": dp, "expert": ep}
 
 

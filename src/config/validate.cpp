@@ -245,6 +245,16 @@ void validate_config(const Config& config, const std::string& where) {
                "parallel.tensor > 1 with an MoE model (model.moe) is not supported yet: experts "
                "are not split by tensor parallelism");
   }
+  if (parallel.expert > 1 && !config.model.moe) {
+    check.fail("parallel.expert",
+               "parallel.expert > 1 splits the experts of an MoE model; set "
+               "model.moe or leave parallel.expert at 1");
+  }
+  if (parallel.expert > 1 && parallel.zero != 0) {
+    check.fail("parallel.zero",
+               "parallel.zero: 1 with parallel.expert > 1 is not supported yet: ZeRO-1 shards "
+               "the flat buffer, whose expert part differs between expert-parallel ranks");
+  }
 
   const CheckpointConfig& checkpoint = config.checkpoint;
   check.at_least("checkpoint.interval", checkpoint.interval, 0);

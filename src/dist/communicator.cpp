@@ -90,9 +90,9 @@ void Communicator::broadcast_bytes(void* data, int64_t bytes, int root) {
   do_broadcast(data, bytes, DataType::bytes, root);
 }
 
-void Communicator::all_to_all_counts(const int64_t* send, int64_t* recv) {
-  count((size() - 1) * 8);
-  do_all_to_all_counts(send, recv);
+void Communicator::all_to_all_counts(const int64_t* send, int64_t* recv, int64_t per_peer) {
+  count((size() - 1) * per_peer * 8);
+  do_all_to_all_counts(send, recv, per_peer);
 }
 
 void Communicator::all_to_allv(const float* send, const std::vector<int64_t>& send_counts,
@@ -127,7 +127,9 @@ class SingleProcessCommunicator final : public Communicator {
   }
   void do_all_gather(float*, const std::vector<int64_t>&) override {}
   void do_broadcast(void*, int64_t, DataType, int) override {}
-  void do_all_to_all_counts(const int64_t* send, int64_t* recv) override { recv[0] = send[0]; }
+  void do_all_to_all_counts(const int64_t* send, int64_t* recv, int64_t per_peer) override {
+    if (send != recv) std::memmove(recv, send, static_cast<size_t>(per_peer) * 8);
+  }
   void do_all_to_allv(const float* send, const std::vector<int64_t>& send_counts, float* recv,
                       const std::vector<int64_t>& recv_counts) override {
     if (send_counts[0] != recv_counts[0])

@@ -123,8 +123,9 @@ class MpiCommunicator final : public Communicator {
     check_mpi(MPI_Bcast(data, as_count(n, "Bcast"), mpi_type(type), root, comm_), "Bcast");
   }
 
-  void do_all_to_all_counts(const int64_t* send, int64_t* recv) override {
-    check_mpi(MPI_Alltoall(send, 1, MPI_INT64_T, recv, 1, MPI_INT64_T, comm_), "Alltoall");
+  void do_all_to_all_counts(const int64_t* send, int64_t* recv, int64_t per_peer) override {
+    const int n = as_counts({per_peer}, "Alltoall")[0];
+    check_mpi(MPI_Alltoall(send, n, MPI_INT64_T, recv, n, MPI_INT64_T, comm_), "Alltoall");
   }
 
   void do_all_to_allv(const float* send, const std::vector<int64_t>& send_counts, float* recv,

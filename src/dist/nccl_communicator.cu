@@ -170,8 +170,8 @@ class NcclCommunicator final : public Communicator {
     });
   }
 
-  void do_all_to_all_counts(const int64_t* send, int64_t* recv) override {
-    host_->all_to_all_counts(send, recv);
+  void do_all_to_all_counts(const int64_t* send, int64_t* recv, int64_t per_peer) override {
+    host_->all_to_all_counts(send, recv, per_peer);
   }
 
   void do_all_to_allv(const float* send, const std::vector<int64_t>& send_counts, float* recv,

@@ -25,11 +25,13 @@ ProcessGroups::ProcessGroups(std::unique_ptr<Communicator> world, int64_t tensor
   data_ = world_->split(tensor_index, data_index);
   expert_ = world_->split(static_cast<int>(tensor_index + tensor * (data_index / expert)),
                           static_cast<int>(data_index % expert));
+  expert_data_ = world_->split(static_cast<int>(tensor_index + tensor * (data_index % expert)),
+                               static_cast<int>(data_index / expert));
 }
 
 int64_t ProcessGroups::bytes_sent() const {
   return world_->stats().bytes_sent + tensor_->stats().bytes_sent + data_->stats().bytes_sent +
-         expert_->stats().bytes_sent;
+         expert_->stats().bytes_sent + expert_data_->stats().bytes_sent;
 }
 
 }  // namespace gatedlm

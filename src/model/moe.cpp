@@ -11,6 +11,12 @@ namespace {
 
 int32_t* ids(const std::shared_ptr<Buffer>& b) { return static_cast<int32_t*>(b->data()); }
 
+// Grows `t` to hold rows x width: under expert parallelism the rows an expert owner receives
+// depend on the routing of every rank of its group.
+void ensure_rows(Backend& be, Tensor& t, int64_t rows, int64_t width) {
+  if (t.numel() < rows * width) t = be.empty({rows, width});
+}
+
 }  // namespace
 
 void MoeScratch::reserve(Backend& be, const ModelConfig& c, int64_t rows) {
@@ -27,15 +33,18 @@ void MoeScratch::reserve(Backend& be, const ModelConfig& c, int64_t rows) {
   prob_grad = be.empty({m.num_experts});
 }
 
-MoeLayer::MoeLayer(const ModelConfig& c, ParameterSet& params, const std::string& prefix)
+MoeLayer::MoeLayer(const ModelConfig& c, ParameterSet& params, const std::string& prefix,
+                   const ExpertExchange& exchange)
     : moe_(*c.moe),
+      exchange_(exchange),
       hidden_(c.hidden_size),
       experts_(moe_.num_experts),
       top_k_(moe_.num_experts_per_tok),
       inter_(moe_.moe_intermediate_size),
       params_(params) {
   router_ = params.add(prefix + "gate.weight", {experts_, hidden_}, ParamInit::normal, true);
-  for (int64_t e = 0; e < experts_; ++e) {
+  const int64_t first = exchange_.first_expert(experts_);
+  for (int64_t e = first; e < first + exchange_.local_experts(experts_); ++e) {
     const std::string p = prefix + "experts." + std::to_string(e) + ".";
     // gate_proj and up_proj adjacent: one GEMM per expert computes the fused gate|up.
     expert_gate_up_.push_back(
@@ -55,13 +64,18 @@ MoeLayer::MoeLayer(const ModelConfig& c, ParameterSet& params, const std::string
 
 MoeLayer::~MoeLayer() = default;
 
-SwigluWeights MoeLayer::expert_weights(int64_t e) const {
-  return {params_.data(expert_gate_up_[e]),
-          params_.data(expert_down_[e]),
-          params_.grad(expert_gate_up_[e]),
-          params_.grad(expert_down_[e]),
+SwigluWeights MoeLayer::expert_weights(int64_t local_expert) const {
+  const ParameterSet::Id gate_up = expert_gate_up_[local_expert], down = expert_down_[local_expert];
+  return {params_.data(gate_up),
+          params_.data(down),
+          params_.grad(gate_up),
+          params_.grad(down),
           hidden_,
           inter_};
+}
+
+float* MoeLayer::expert_rows(Tensor& permuted, Tensor& received) const {
+  return exchange_.distributed() ? received.data() : permuted.data();
 }
 
 // The shared expert's gate: one logit per token scaling all `hidden` outputs.
@@ -87,7 +101,8 @@ void MoeLayer::reserve(Backend& be, int64_t rows, MlpScratch& mlp_scratch) {
   gate_up_act_ = be.empty({routed, 2 * inter_});
   hidden_act_ = be.empty({routed, inter_});
   permuted_out_ = be.empty({routed, hidden_});
-  // An expert holds each token at most once, so its backward needs scratch for `rows` rows.
+  // An expert holds each token at most once, so its backward needs scratch for `rows` rows
+  // (under expert parallelism it runs once per sending rank, each sending its own micro-batch's).
   mlp_scratch.reserve(be, rows, inter_);
   if (shared_) {
     shared_->reserve(be, rows);
@@ -124,16 +139,26 @@ void MoeLayer::forward(Backend& be, const float* x, float* out, int64_t rows) {
   be.to_host(host_prob_sum_.data(), prob_sum_.data(), experts_);
   stats_.prob_sum.assign(host_prob_sum_.begin(), host_prob_sum_.end());
 
-  // Permute, one SwiGLU GEMM pair per expert over its rows, un-permute with the weights.
+  // Permute; send each row to its expert's owner (counts first); one SwiGLU GEMM pair per expert
+  // (and sending rank) over its rows; send the results back; un-permute with the weights.
   be.gather_rows(permuted_in_.data(), x, hidden_, ids(source_ids_), plan_.kept(), hidden_);
-  for (int64_t e = 0; e < experts_; ++e) {
-    const int64_t begin = plan_.expert_offset[e], n = plan_.expert_offset[e + 1] - begin;
-    if (n == 0) continue;
-    swiglu_mlp_forward(be, expert_weights(e), permuted_in_.data() + begin * hidden_,
-                       gate_up_act_.data() + begin * 2 * inter_,
-                       hidden_act_.data() + begin * inter_, permuted_out_.data() + begin * hidden_,
-                       n);
+  route_ = exchange_.plan(plan_.expert_offset);
+  ensure_rows(be, gate_up_act_, route_.received, 2 * inter_);
+  ensure_rows(be, hidden_act_, route_.received, inter_);
+  if (exchange_.distributed()) {
+    ensure_rows(be, received_in_, route_.received, hidden_);
+    ensure_rows(be, received_out_, route_.received, hidden_);
+    exchange_.dispatch(route_, permuted_in_.data(), received_in_.data(), hidden_);
   }
+  const float* expert_in = expert_rows(permuted_in_, received_in_);
+  float* expert_out = expert_rows(permuted_out_, received_out_);
+  for (const ExpertChunk& c : route_.chunks)
+    swiglu_mlp_forward(be, expert_weights(c.expert), expert_in + c.begin * hidden_,
+                       gate_up_act_.data() + c.begin * 2 * inter_,
+                       hidden_act_.data() + c.begin * inter_, expert_out + c.begin * hidden_,
+                       c.rows);
+  if (exchange_.distributed())
+    exchange_.combine(route_, received_out_.data(), permuted_out_.data(), hidden_);
   be.combine_rows(out, permuted_out_.data(), ids(slot_ids_), weights_.data(), rows, top_k_, hidden_,
                   false);
 
@@ -191,15 +216,23 @@ void MoeLayer::backward(Backend& be, const float* x, const float* dout, float* d
 
   be.combine_rows_backward(s.d_permuted_out.data(), s.d_weights.data(), dout, permuted_out_.data(),
                            ids(slot_ids_), weights_.data(), rows, top_k_, hidden_);
-  for (int64_t e = 0; e < experts_; ++e) {
-    const int64_t begin = plan_.expert_offset[e], n = plan_.expert_offset[e + 1] - begin;
-    if (n == 0) continue;
-    swiglu_mlp_backward(
-        be, expert_weights(e), permuted_in_.data() + begin * hidden_,
-        gate_up_act_.data() + begin * 2 * inter_, hidden_act_.data() + begin * inter_,
-        s.d_permuted_out.data() + begin * hidden_, s.d_permuted_in.data() + begin * hidden_,
-        mlp_scratch.d_gate_up.data(), mlp_scratch.d_hidden.data(), n);
+  // The output gradients travel to the experts' owners as the rows did, the input gradients back.
+  if (exchange_.distributed()) {
+    ensure_rows(be, s.d_received_out, route_.received, hidden_);
+    ensure_rows(be, s.d_received_in, route_.received, hidden_);
+    exchange_.dispatch(route_, s.d_permuted_out.data(), s.d_received_out.data(), hidden_);
   }
+  const float* expert_in = expert_rows(permuted_in_, received_in_);
+  const float* d_expert_out = expert_rows(s.d_permuted_out, s.d_received_out);
+  float* d_expert_in = expert_rows(s.d_permuted_in, s.d_received_in);
+  for (const ExpertChunk& c : route_.chunks)
+    swiglu_mlp_backward(be, expert_weights(c.expert), expert_in + c.begin * hidden_,
+                        gate_up_act_.data() + c.begin * 2 * inter_,
+                        hidden_act_.data() + c.begin * inter_, d_expert_out + c.begin * hidden_,
+                        d_expert_in + c.begin * hidden_, mlp_scratch.d_gate_up.data(),
+                        mlp_scratch.d_hidden.data(), c.rows);
+  if (exchange_.distributed())
+    exchange_.combine(route_, s.d_received_in.data(), s.d_permuted_in.data(), hidden_);
   // Un-permuting the input gradient is a combine with unit weights.
   be.combine_rows(dx, s.d_permuted_in.data(), ids(slot_ids_), nullptr, rows, top_k_, hidden_,
                   shared_ != nullptr);

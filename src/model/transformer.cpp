@@ -5,6 +5,7 @@
 #include <string>
 
 #include "gatedlm/core/error.h"
+#include "gatedlm/dist/expert_shards.h"
 #include "gatedlm/dist/tensor_shards.h"
 #include "gatedlm/model/linear.h"
 #include "gatedlm/model/rope.h"
@@ -19,7 +20,7 @@ struct Transformer::Block {
   Tensor normed1, rstd1, mid, normed2, rstd2;
 
   Block(const ModelConfig& c, ParameterSet& params, const std::string& prefix, bool is_moe,
-        const TensorParallel& tp)
+        const TensorParallel& tp, const ExpertExchange& ep)
       : norm1(
             params.add(prefix + "input_layernorm.weight", {c.hidden_size}, ParamInit::ones, false)),
         norm2(params.add(prefix + "post_attention_layernorm.weight", {c.hidden_size},
@@ -27,17 +28,19 @@ struct Transformer::Block {
         attention(c, params, prefix + "self_attn.", tp) {
     // MoE under tensor parallelism is rejected by config validation.
     if (is_moe)
-      moe = std::make_unique<MoeLayer>(c, params, prefix + "mlp.");
+      moe = std::make_unique<MoeLayer>(c, params, prefix + "mlp.", ep);
     else
       mlp = std::make_unique<Mlp>(c, params, prefix + "mlp.", tp);
   }
 };
 
-Transformer::Transformer(const ModelConfig& c, Backend& backend, const TensorParallel& tp)
+Transformer::Transformer(const ModelConfig& c, Backend& backend, const TensorParallel& tp,
+                         const ExpertExchange& ep)
     : config_(c),
       local_config_(local_model_config(c, tp.size())),
       tp_(tp),
       vocab_(c.vocab_size, tp),
+      ep_(ep),
       backend_(backend) {
   const int64_t V = vocab_.local_vocab();
   embed_ = params_.add("model.embed_tokens.weight", {V, c.hidden_size}, ParamInit::normal, true);
@@ -46,7 +49,7 @@ Transformer::Transformer(const ModelConfig& c, Backend& backend, const TensorPar
     const bool is_moe = c.moe && c.moe->is_moe_layer(l);
     moe_layers += is_moe;
     blocks_.push_back(std::make_unique<Block>(
-        local_config_, params_, "model.layers." + std::to_string(l) + ".", is_moe, tp));
+        local_config_, params_, "model.layers." + std::to_string(l) + ".", is_moe, tp, ep));
   }
   if (moe_layers > 0) router_losses_ = std::make_unique<RouterLosses>(*c.moe, moe_layers);
   final_norm_ = params_.add("model.norm.weight", {c.hidden_size}, ParamInit::ones, false);
@@ -64,14 +67,23 @@ Transformer::~Transformer() = default;
 void Transformer::init_weights(uint64_t seed) {
   Rng rng = Rng::stream(seed, StreamId::init);
   const auto std = static_cast<float>(config_.initializer_range);
-  if (tp_.size() == 1) {
+  if (tp_.size() == 1 && ep_.size() == 1) {
     params_.initialize(rng, std);
     return;
   }
-  // A shard starts from its slice of the whole model's draw, so any TP size trains the same.
-  const std::vector<float> whole =
-      draw_initial_values(whole_model_infos(params_.infos(), tp_.size()), rng, std);
-  const std::vector<float> shard = cut_shard_values(whole, params_.infos(), tp_.rank(), tp_.size());
+  // A shard starts from its slice of the whole model's draw, so any TP or EP size trains the same.
+  const std::vector<ParamInfo>& local = params_.infos();
+  std::vector<float> shard;
+  if (ep_.size() > 1) {  // (MoE under TP is refused by validate_config)
+    const int64_t per_rank = ep_.local_experts(config_.moe->num_experts);
+    const std::vector<ParamInfo> whole =
+        whole_expert_infos(local, ep_.rank(), ep_.size(), per_rank);
+    shard = cut_expert_values(draw_initial_values(whole, rng, std), whole, local);
+  } else {
+    const std::vector<float> whole =
+        draw_initial_values(whole_model_infos(local, tp_.size()), rng, std);
+    shard = cut_shard_values(whole, local, tp_.rank(), tp_.size());
+  }
   backend_.from_host(params_.params().data(), shard.data(), params_.numel());
 }
 
@@ -304,6 +316,7 @@ void Transformer::sum_analysis_over_shards(ModelAnalysis& analysis, const ModelA
 double Transformer::training_flops_per_token(int64_t seq_len) const {
   // Projections (names ending in "_proj.weight") plus the LM head, tied or not; a routed expert
   // counts k/E of its weights (the share of tokens that reach it), the router all of its own.
+  // Under expert parallelism a rank holds E/e experts and runs them for e ranks' tokens.
   double matmul_params = static_cast<double>(config_.vocab_size * config_.hidden_size);
   auto ends_with = [](const std::string& name, const std::string& suffix) {
     return name.size() > suffix.size() &&
@@ -312,7 +325,8 @@ double Transformer::training_flops_per_token(int64_t seq_len) const {
   for (const ParamInfo& p : params_.infos()) {
     double used = static_cast<double>(p.numel());
     if (config_.moe && p.name.find(".mlp.experts.") != std::string::npos)
-      used *= static_cast<double>(config_.moe->num_experts_per_tok) / config_.moe->num_experts;
+      used *= static_cast<double>(config_.moe->num_experts_per_tok * ep_.size()) /
+              static_cast<double>(config_.moe->num_experts);
     if (ends_with(p.name, "_proj.weight") || ends_with(p.name, ".mlp.gate.weight") ||
         ends_with(p.name, ".shared_expert_gate.weight"))
       matmul_params += used;

@@ -16,6 +16,7 @@
 #include "gatedlm/data/loader.h"
 #include "gatedlm/data/tokenizer_files.h"
 #include "gatedlm/dist/data_parallel.h"
+#include "gatedlm/dist/expert_shards.h"
 #include "gatedlm/dist/process_groups.h"
 #include "gatedlm/dist/tensor_shards.h"
 #include "gatedlm/infer/generate.h"
@@ -84,9 +85,6 @@ TrainSummary Trainer::run() {
   const TrainConfig& tc = config_.train;
   ProcessGroups groups(world_ ? std::move(world_) : make_single_process_communicator(),
                        config_.parallel.tensor, config_.parallel.expert);
-  if (config_.parallel.expert > 1)
-    throw InputError(config_.source_path +
-                     ": parallel.expert > 1 is not implemented yet (it needs the MoE layers)");
   const bool root = groups.is_root();
   std::error_code ec;
   if (root) fs::create_directories(run_dir_, ec);
@@ -96,14 +94,17 @@ TrainSummary Trainer::run() {
   StopSignals signals;
 
   const TensorParallel tp{&groups.tensor(), config_.parallel.vocab_parallel};
-  Transformer model(config_.model, backend_, tp);
+  const ExpertExchange ep(&groups.expert());
+  const int64_t experts_per_rank =
+      config_.model.moe ? ep.local_experts(config_.model.moe->num_experts) : 0;
+  Transformer model(config_.model, backend_, tp, ep);
   model.init_weights(tc.seed);
   model.reserve(tc.micro_batch_size, tc.seq_len);
   AdamW optimizer(config_.optimizer, model.params(),
                   config_.parallel.zero > 0 ? &groups.data() : nullptr);
-  DataParallel data_parallel(groups.data(), model.params(), optimizer, tp,
-                             config_.parallel.grad_bucket_size,
-                             config_.parallel.overlap_grad_reduce);
+  DataParallel data_parallel(
+      groups.data(), model.params(), optimizer, tp, config_.parallel.grad_bucket_size,
+      config_.parallel.overlap_grad_reduce, {&groups.expert(), &groups.expert_data()});
   const int64_t data_ranks = data_parallel.size();
   // The global-batch load-balancing counts span every data-parallel rank (docs/moe.md).
   if (data_ranks > 1)
@@ -132,10 +133,15 @@ TrainSummary Trainer::run() {
   // Resume before touching the run directory's files, so a bad checkpoint changes nothing.
   TrainSummary summary;
   // Checkpoints hold whole tensors (dist/tensor_shards.h): checked whole, then cut to the shard.
-  const std::vector<ParamInfo> whole_infos = whole_model_infos(model.params().infos(), tp.size());
+  const std::vector<ParamInfo> whole_infos = whole_expert_infos(
+      whole_model_infos(model.params().infos(), tp.size()), ep.rank(), ep.size(), experts_per_rank);
+  auto cut_shards = [&](CheckpointState& state) {
+    cut_tensor_shard(state, model.params().infos(), tp.rank(), tp.size());
+    cut_expert_shard(state, model.params().infos(), ep.rank(), ep.size(), experts_per_rank);
+  };
   std::optional<ResumePoint> resume =
       agree_on_resume_point(groups.world(), run_dir_, resume_path_, whole_infos);
-  if (resume) cut_tensor_shard(resume->state, model.params().infos(), tp.rank(), tp.size());
+  if (resume) cut_shards(resume->state);
   int64_t start_step = 0, tokens = 0;
   double elapsed_before = 0.0;
   if (resume) {
@@ -193,10 +199,12 @@ TrainSummary Trainer::run() {
       tc.micro_batch_size * tc.seq_len * tc.grad_accum_steps * data_ranks;
   spdlog::info(
       "model: {} parameters, {:.2f} GFLOP per step; {} tokens per step; sgemm peak {:.0f} "
-      "GFLOP/s on {} threads; {} process(es), tensor parallel {}, data parallel {}{}",
+      "GFLOP/s on {} threads; {} process(es), tensor parallel {}, data parallel {}{}, expert "
+      "parallel {}",
       whole_infos.back().offset + whole_infos.back().numel(),
       flops_per_token * tokens_per_step / 1e9, tokens_per_step, peak_gflops, cpu_threads(),
-      groups.world().size(), tp.size(), data_ranks, optimizer.sharded() ? " (ZeRO-1)" : "");
+      groups.world().size(), tp.size(), data_ranks, optimizer.sharded() ? " (ZeRO-1)" : "",
+      ep.size());
 
   auto run_eval = [&](int64_t step) {
     if (!val_loader) return;
@@ -277,12 +285,14 @@ TrainSummary Trainer::run() {
     const NamedLoaders loaders = {{"train", train_loader.get()}, {"val", val_loader.get()}};
     snapshot_training(model.params(), optimizer, progress, loaders, config_yaml, layout, into);
     gather_tensor_shards(into, model.params().infos(), groups.tensor(), backend_);
+    gather_expert_shards(into, model.params().infos(), groups.expert(), backend_, experts_per_rank);
   };
   CheckpointState helper_snapshot;  // ranks other than 0 take part in the gathers only
   auto save = [&](int64_t steps_done, bool must_succeed) {
     data_parallel.check_replicas_agree();
     if (!root) {
-      if (optimizer.sharded() || tp.size() > 1) take_snapshot(steps_done, helper_snapshot);
+      if (optimizer.sharded() || tp.size() > 1 || ep.size() > 1)
+        take_snapshot(steps_done, helper_snapshot);
       return;
     }
     const Stopwatch stall;  // what training waits: an unfinished earlier save, the snapshot, ...
@@ -356,7 +366,7 @@ TrainSummary Trainer::run() {
       writer.wait();
       if (std::optional<ResumePoint> point =
               agree_on_resume_point(groups.world(), run_dir_, "", whole_infos)) {
-        cut_tensor_shard(point->state, model.params().infos(), tp.rank(), tp.size());
+        cut_shards(point->state);
         restore_training(point->state, model.params(), optimizer);
         restore_loaders(*point, *train_loader, val_loader.get());
         tokens = point->state.tokens_seen;

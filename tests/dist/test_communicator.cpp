@@ -104,6 +104,19 @@ TEST(Communicator, AllToAllvWithCountsExchangedFirst) {
     for (int64_t i = 0; i < recv_counts[q]; ++i) EXPECT_EQ(recv[at++], 10.0f * q + r);
 }
 
+TEST(Communicator, AllToAllSeveralCountsPerPeer) {
+  // Rank r sends rank q the three counts 100 r + 10 q + j (expert dispatch: one per expert).
+  const int p = world->size(), r = world->rank();
+  std::vector<int64_t> send, recv(3 * p, -1);
+  for (int q = 0; q < p; ++q)
+    for (int j = 0; j < 3; ++j) send.push_back(100 * r + 10 * q + j);
+  const int64_t bytes_before = world->stats().bytes_sent;
+  world->all_to_all_counts(send.data(), recv.data(), 3);
+  for (int q = 0; q < p; ++q)
+    for (int j = 0; j < 3; ++j) EXPECT_EQ(recv[3 * q + j], 100 * q + 10 * r + j);
+  EXPECT_EQ(world->stats().bytes_sent - bytes_before, (p - 1) * 3 * 8);
+}
+
 TEST(Communicator, CountsRingBytes) {
   std::unique_ptr<Communicator> group = world->split(0, world->rank());
   const int p = group->size();
@@ -129,6 +142,20 @@ TEST(ProcessGroups, TensorGroupsAreConsecutiveRanks) {
   float expected = 0.0f;
   for (int q = r % tensor; q < p; q += static_cast<int>(tensor)) expected += static_cast<float>(q);
   EXPECT_EQ(v, expected);
+}
+
+TEST(ProcessGroups, ExpertGroupsSplitTheDataGroup) {
+  // Every rank in one expert group: each owns different experts, none shares them.
+  const int p = world->size();
+  ProcessGroups groups(world->split(0, world->rank()), 1, p);
+  EXPECT_EQ(groups.expert().size(), p);
+  EXPECT_EQ(groups.expert().rank(), groups.world().rank());
+  EXPECT_EQ(groups.expert_data().size(), 1);
+  // Expert size 1: the expert-data group is the data group.
+  ProcessGroups plain(world->split(0, world->rank()), 1, 1);
+  EXPECT_EQ(plain.expert().size(), 1);
+  EXPECT_EQ(plain.expert_data().size(), p);
+  EXPECT_EQ(plain.expert_data().rank(), plain.data().rank());
 }
 
 TEST(ProcessGroups, RejectsATensorSizeThatDoesNotDivideTheWorld) {

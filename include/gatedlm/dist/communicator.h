@@ -55,9 +55,10 @@ class Communicator {
   void broadcast(float* data, int64_t n, int root);
   // Host memory in every implementation (small control messages: ids, paths).
   void broadcast_bytes(void* data, int64_t bytes, int root);
-  // Exchanges one count per peer: recv[r] = what rank r sends here (host memory). The first
-  // half of every all_to_allv, so receivers can size their buffers.
-  void all_to_all_counts(const int64_t* send, int64_t* recv);
+  // Exchanges `per_peer` counts with every peer (host memory): send holds size() blocks of
+  // per_peer counts, block r for rank r; recv block r is what rank r sent here. The first half of
+  // every all_to_allv, so receivers can size their buffers (per expert: per_peer = its experts).
+  void all_to_all_counts(const int64_t* send, int64_t* recv, int64_t per_peer = 1);
   // send holds size() consecutive blocks (send_counts[r] elements for rank r); recv receives
   // recv_counts[r] elements from rank r, in rank order. Expert-parallel dispatch and combine.
   void all_to_allv(const float* send, const std::vector<int64_t>& send_counts, float* recv,
@@ -75,7 +76,7 @@ class Communicator {
                                  const std::vector<int64_t>& counts) = 0;
   virtual void do_all_gather(float* data, const std::vector<int64_t>& counts) = 0;
   virtual void do_broadcast(void* data, int64_t n, DataType type, int root) = 0;
-  virtual void do_all_to_all_counts(const int64_t* send, int64_t* recv) = 0;
+  virtual void do_all_to_all_counts(const int64_t* send, int64_t* recv, int64_t per_peer) = 0;
   virtual void do_all_to_allv(const float* send, const std::vector<int64_t>& send_counts,
                               float* recv, const std::vector<int64_t>& recv_counts) = 0;
   virtual void do_barrier() = 0;

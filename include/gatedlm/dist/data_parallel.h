@@ -11,6 +11,11 @@
 // (AdamW sharded over the
 // group): a reduce-scatter gives each rank the summed gradient of its block, AdamW updates that
 // block, and an all-gather brings every rank the whole updated parameters.
+//
+// Expert parallelism: an expert group's ranks hold different routed experts (dist/
+// expert_shards.h), so those gradients are summed over the expert-data group (the data ranks that
+// hold the same experts) and the rest over the whole data group, after backward (no overlap).
+// Not combined with ZeRO-1.
 #pragma once
 
 #include <cstdint>
@@ -26,15 +31,22 @@ namespace gatedlm {
 
 inline constexpr int64_t kGradientBucketElements = int64_t{1} << 22;  // 16 MiB of fp32
 
+struct ExpertGroups {
+  Communicator* expert = nullptr;       // ranks holding different experts; nullptr: all local
+  Communicator* expert_data = nullptr;  // data ranks holding the same experts as this one
+  bool split() const { return expert && expert->size() > 1; }
+};
+
 class DataParallel {
  public:
   // tp: the model's tensor-parallel group, for the parts of the gradient it splits.
   // bucket_elements: floats per all-reduce bucket; overlap: start buckets during backward.
   DataParallel(Communicator& data, ParameterSet& params, const AdamW& optimizer,
                const TensorParallel& tp = {}, int64_t bucket_elements = kGradientBucketElements,
-               bool overlap = false);
+               bool overlap = false, const ExpertGroups& ep = {});
 
-  // Whether gradients_ready() starts reductions (plain DP over more than one rank, overlap on).
+  // Whether gradients_ready() starts reductions (plain DP over more than one rank, overlap on,
+  // no expert parallelism).
   bool overlaps() const;
   // During the last backward of a step: every parameter at flat offset >= ready_from has its
   // final gradient. Starts the all-reduce of each bucket that lies wholly there.
@@ -61,6 +73,7 @@ class DataParallel {
   void sum_partial_gradients(int64_t from, int64_t to);
 
   TensorParallel tp_;
+  ExpertGroups ep_;
   Tensor owned_grads_;  // ZeRO-1: the reduce-scatter's output, [owned block]
   int64_t bucket_elements_;
   bool overlap_;

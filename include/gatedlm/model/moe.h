@@ -1,7 +1,9 @@
 // Mixture-of-experts feed-forward layer (Qwen2/3-MoE): a linear router, softmax, top-k routing
 // with optional renormalisation, fine-grained SwiGLU experts, an optional shared expert, and
 // optional capacity dropping. Tokens are permuted by expert, each expert runs one GEMM pair over
-// its contiguous block of rows, and a weighted combine un-permutes them. docs/moe.md.
+// its contiguous block of rows, and a weighted combine un-permutes them. docs/moe.md. Under expert
+// parallelism (an ExpertExchange with a group) this rank holds only its share of the experts and
+// the sorted rows travel to their owners and back (docs/parallelism.md).
 #pragma once
 
 #include <memory>
@@ -10,6 +12,7 @@
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/config/config.h"
+#include "gatedlm/dist/expert_exchange.h"
 #include "gatedlm/model/mlp.h"
 #include "gatedlm/model/moe_dispatch.h"
 #include "gatedlm/model/parameters.h"
@@ -21,12 +24,15 @@ namespace gatedlm {
 struct MoeScratch {
   Tensor d_router_logits, d_weights, d_permuted_out, d_permuted_in, d_shared_out, d_shared_logit,
       prob_grad;
+  Tensor d_received_out, d_received_in;  // expert parallel: the rows this rank's experts ran
   void reserve(Backend& be, const ModelConfig& config, int64_t rows);
 };
 
 class MoeLayer {
  public:
-  MoeLayer(const ModelConfig& config, ParameterSet& params, const std::string& prefix);
+  // With a distributed `exchange` only this rank's experts are built (global names).
+  MoeLayer(const ModelConfig& config, ParameterSet& params, const std::string& prefix,
+           const ExpertExchange& exchange = {});
   ~MoeLayer();
   // Sizes this layer's activations; grows the shared MLP scratch to what the experts need.
   void reserve(Backend& be, int64_t rows, MlpScratch& mlp_scratch);
@@ -44,14 +50,18 @@ class MoeLayer {
   double min_topk_margin(Backend& be) const;
 
  private:
-  SwigluWeights expert_weights(int64_t e) const;
+  SwigluWeights expert_weights(int64_t local_expert) const;
+  // The rows this rank's experts run over: the permuted buffer itself when every expert is
+  // local, else what the exchange received.
+  float* expert_rows(Tensor& permuted, Tensor& received) const;
   GateSpec shared_gate_spec() const;
 
   MoeConfig moe_;
+  ExpertExchange exchange_;
   int64_t hidden_, experts_, top_k_, inter_;
   ParameterSet& params_;
   ParameterSet::Id router_;
-  std::vector<ParameterSet::Id> expert_gate_up_, expert_down_;
+  std::vector<ParameterSet::Id> expert_gate_up_, expert_down_;  // this rank's experts
   std::unique_ptr<Mlp> shared_;
   ParameterSet::Id shared_gate_ = -1;
 
@@ -59,9 +69,11 @@ class MoeLayer {
   std::vector<float> host_prob_sum_;  // [experts], reused every forward
   std::shared_ptr<Buffer> experts_ids_, slot_ids_, source_ids_;
   Tensor permuted_in_, gate_up_act_, hidden_act_, permuted_out_;
+  Tensor received_in_, received_out_;  // expert parallel: [route_.received, hidden]
   Tensor shared_out_, shared_logit_, shared_gated_;
   std::vector<int32_t> host_experts_;
   DispatchPlan plan_;
+  ExpertRoute route_;
   RoutingStats stats_;
 };
 

@@ -23,8 +23,10 @@ namespace gatedlm {
 class Transformer {
  public:
   // With a tensor-parallel group this is one shard: blocks built from local_model_config, its
-  // parameters local slices (ParamInfo::split_dim says how each is cut).
-  Transformer(const ModelConfig& config, Backend& backend, const TensorParallel& tp = {});
+  // parameters local slices (ParamInfo::split_dim says how each is cut). With a distributed
+  // expert exchange its MoE layers hold only this rank's experts (dist/expert_exchange.h).
+  Transformer(const ModelConfig& config, Backend& backend, const TensorParallel& tp = {},
+              const ExpertExchange& ep = {});
   ~Transformer();
 
   // normal(0, initializer_range) for every linear and the embedding, ones for norms, zeros for
@@ -87,6 +89,7 @@ class Transformer {
   ModelConfig local_config_;  // of this tensor-parallel shard (config_ when not split)
   TensorParallel tp_;
   VocabParallel vocab_;
+  ExpertExchange ep_;
   Backend& backend_;
   ParameterSet params_;
   ParameterSet::Id embed_, final_norm_, lm_head_ = -1;
