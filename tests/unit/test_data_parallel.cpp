@@ -40,7 +40,7 @@ class RecordingGroup final : public Communicator {
   void do_reduce_scatter(float*, const float*, const std::vector<int64_t>&) override {}
   void do_all_gather(float*, const std::vector<int64_t>&) override {}
   void do_broadcast(void*, int64_t, DataType, int) override {}
-  void do_all_to_all_counts(const int64_t*, int64_t*) override {}
+  void do_all_to_all_counts(const int64_t*, int64_t*, int64_t) override {}
   void do_all_to_allv(const float*, const std::vector<int64_t>&, float*,
                       const std::vector<int64_t>&) override {}
   void do_barrier() override {}
