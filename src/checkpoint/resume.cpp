@@ -12,14 +12,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-ResumePoint read_point(const std::string& dir, const std::vector<ParamInfo>& expected) {
-  return {dir, read_checkpoint_file((fs::path(dir) / kCheckpointFile).string(), &expected)};
+ResumePoint read_point(const std::string& dir, const std::vector<ParamInfo>& expected,
+                       const std::vector<TensorBlock>* blocks) {
+  return {dir, read_checkpoint_file((fs::path(dir) / kCheckpointFile).string(), &expected, true,
+                                    blocks)};
 }
 
 }  // namespace
 
 std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
-                                             const std::vector<ParamInfo>& expected) {
+                                             const std::vector<ParamInfo>& expected,
+                                             const std::vector<TensorBlock>* blocks) {
   const std::vector<CheckpointEntry> complete = list_complete_checkpoints(run_dir);
   const std::string latest = read_latest(run_dir);
   std::vector<std::string> candidates;
@@ -40,7 +43,7 @@ std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
   std::string first_problem;
   for (const std::string& dir : candidates) {
     try {
-      ResumePoint point = read_point(dir, expected);
+      ResumePoint point = read_point(dir, expected, blocks);
       if (!first_problem.empty())
         spdlog::warn("resuming from {} instead, the newest checkpoint that verifies", dir);
       return point;
@@ -55,8 +58,9 @@ std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
                    first_problem);
 }
 
-ResumePoint load_resume_point(const std::string& path, const std::vector<ParamInfo>& expected) {
-  return read_point(resolve_checkpoint(path), expected);
+ResumePoint load_resume_point(const std::string& path, const std::vector<ParamInfo>& expected,
+                              const std::vector<TensorBlock>* blocks) {
+  return read_point(resolve_checkpoint(path), expected, blocks);
 }
 
 }  // namespace gatedlm

@@ -17,6 +17,7 @@
 #include "gatedlm/data/tokenizer_files.h"
 #include "gatedlm/dist/data_parallel.h"
 #include "gatedlm/dist/process_groups.h"
+#include "gatedlm/dist/sharded_checkpoint.h"
 #include "gatedlm/dist/tensor_shards.h"
 #include "gatedlm/infer/generate.h"
 #include "gatedlm/model/transformer.h"
@@ -56,17 +57,19 @@ void restore_loaders(const ResumePoint& point, BatchLoader& train, BatchLoader* 
 }
 
 // Rank 0 picks the checkpoint (the automatic search may pass over damaged ones); the other
-// ranks load the one it picked.
+// ranks load the one it picked. Each reads just its `blocks` of the whole tensors.
 std::optional<ResumePoint> agree_on_resume_point(Communicator& world, const std::string& run_dir,
                                                  const std::string& explicit_path,
-                                                 const std::vector<ParamInfo>& expected) {
+                                                 const std::vector<ParamInfo>& expected,
+                                                 const std::vector<TensorBlock>& blocks) {
   std::optional<ResumePoint> point;
   if (world.rank() == 0)
-    point = explicit_path.empty() ? find_resume_point(run_dir, expected)
-                                  : std::optional(load_resume_point(explicit_path, expected));
+    point = explicit_path.empty()
+                ? find_resume_point(run_dir, expected, &blocks)
+                : std::optional(load_resume_point(explicit_path, expected, &blocks));
   std::string dir = point ? point->dir : "";
   broadcast_string(world, dir, 0);
-  if (world.rank() != 0 && !dir.empty()) point = load_resume_point(dir, expected);
+  if (world.rank() != 0 && !dir.empty()) point = load_resume_point(dir, expected, &blocks);
   return point;
 }
 
@@ -128,11 +131,11 @@ TrainSummary Trainer::run() {
 
   // Resume before touching the run directory's files, so a bad checkpoint changes nothing.
   TrainSummary summary;
-  // Checkpoints hold whole tensors (dist/tensor_shards.h): checked whole, then cut to the shard.
+  // Checkpoints hold whole tensors (dist/tensor_shards.h): checked whole, read as the shard.
   const std::vector<ParamInfo> whole_infos = whole_model_infos(model.params().infos(), tp.size());
+  const std::vector<TensorBlock> shard = shard_blocks(model.params().infos(), tp.rank(), tp.size());
   std::optional<ResumePoint> resume =
-      agree_on_resume_point(groups.world(), run_dir_, resume_path_, whole_infos);
-  if (resume) cut_tensor_shard(resume->state, model.params().infos(), tp.rank(), tp.size());
+      agree_on_resume_point(groups.world(), run_dir_, resume_path_, whole_infos, shard);
   int64_t start_step = 0, tokens = 0;
   double elapsed_before = 0.0;
   if (resume) {
@@ -260,7 +263,7 @@ TrainSummary Trainer::run() {
   };
   const ParallelLayout layout{groups.world().size(), config_.parallel.tensor, data_ranks,
                               config_.parallel.expert, config_.parallel.zero};
-  // Whole tensors on every rank of the tensor group (collective when ZeRO-1 or TP shard them).
+  // This rank's shard of the model, whole AdamW moments per shard (collective under ZeRO-1).
   auto take_snapshot = [&](int64_t steps_done, CheckpointState& into) {
     TrainingProgress progress;
     progress.step = steps_done;
@@ -271,13 +274,23 @@ TrainSummary Trainer::run() {
     progress.seed = tc.seed;
     const NamedLoaders loaders = {{"train", train_loader.get()}, {"val", val_loader.get()}};
     snapshot_training(model.params(), optimizer, progress, loaders, config_yaml, layout, into);
-    gather_tensor_shards(into, model.params().infos(), groups.tensor(), backend_);
   };
-  CheckpointState helper_snapshot;  // ranks other than 0 take part in the gathers only
+  CheckpointState helper_snapshot;  // for saves without the writer: TP shard files, ZeRO-1 gathers
   auto save = [&](int64_t steps_done, bool must_succeed) {
     data_parallel.check_replicas_agree();
+    if (tp.size() > 1) {  // one shard file per tensor-parallel rank, written synchronously
+      try {
+        take_snapshot(steps_done, helper_snapshot);
+        summary.checkpoint =
+            save_sharded_checkpoint(run_dir_, helper_snapshot, model.params().infos(), groups,
+                                    {config_.checkpoint.keep_last, config_.checkpoint.keep_every});
+      } catch (const RuntimeFailure& e) {
+        on_save_failure(e, must_succeed);
+      }
+      return;
+    }
     if (!root) {
-      if (optimizer.sharded() || tp.size() > 1) take_snapshot(steps_done, helper_snapshot);
+      if (optimizer.sharded()) take_snapshot(steps_done, helper_snapshot);
       return;
     }
     const Stopwatch stall;  // what training waits: an unfinished earlier save, the snapshot, ...
@@ -343,8 +356,7 @@ TrainSummary Trainer::run() {
     if (check.verdict == StepVerdict::rollback) {
       writer.wait();
       if (std::optional<ResumePoint> point =
-              agree_on_resume_point(groups.world(), run_dir_, "", whole_infos)) {
-        cut_tensor_shard(point->state, model.params().infos(), tp.rank(), tp.size());
+              agree_on_resume_point(groups.world(), run_dir_, "", whole_infos, shard)) {
         restore_training(point->state, model.params(), optimizer);
         restore_loaders(*point, *train_loader, val_loader.get());
         tokens = point->state.tokens_seen;
