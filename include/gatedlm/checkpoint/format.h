@@ -1,5 +1,6 @@
 // The model.h5 layout (docs/checkpoints.md): one HDF5 file per checkpoint holding
-//   model/<HF name>                   float32, full tensors (h5py-readable as is)
+//   model/<HF name>                   float32, full tensors (h5py-readable as is; virtual
+//                                     datasets over per-rank shard files under TP)
 //   optimizer/exp_avg/<HF name>       float32, AdamW first moments
 //   optimizer/exp_avg_sq/<HF name>    float32, AdamW second moments
 //   optimizer/step                    int64 scalar
