@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "gatedlm/checkpoint/format.h"
@@ -22,7 +23,8 @@ ResumePoint read_point(const std::string& dir, const std::vector<ParamInfo>& exp
 
 std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
                                              const std::vector<ParamInfo>& expected,
-                                             const std::vector<TensorBlock>* blocks) {
+                                             const std::vector<TensorBlock>* blocks,
+                                             const std::vector<std::string>& rejected) {
   const std::vector<CheckpointEntry> complete = list_complete_checkpoints(run_dir);
   const std::string latest = read_latest(run_dir);
   std::vector<std::string> candidates;
@@ -42,6 +44,10 @@ std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
 
   std::string first_problem;
   for (const std::string& dir : candidates) {
+    if (std::find(rejected.begin(), rejected.end(), dir) != rejected.end()) {
+      if (first_problem.empty()) first_problem = dir + " is damaged (found by another rank)";
+      continue;
+    }
     try {
       ResumePoint point = read_point(dir, expected, blocks);
       if (!first_problem.empty())

@@ -17,6 +17,7 @@
 #include "gatedlm/data/tokenizer_files.h"
 #include "gatedlm/dist/data_parallel.h"
 #include "gatedlm/dist/process_groups.h"
+#include "gatedlm/dist/resume_agreement.h"
 #include "gatedlm/dist/sharded_checkpoint.h"
 #include "gatedlm/dist/tensor_shards.h"
 #include "gatedlm/infer/generate.h"
@@ -54,23 +55,6 @@ void restore_loaders(const ResumePoint& point, BatchLoader& train, BatchLoader* 
       spdlog::warn("val loader state not restored: {}", e.what());
     }
   }
-}
-
-// Rank 0 picks the checkpoint (the automatic search may pass over damaged ones); the other
-// ranks load the one it picked. Each reads just its `blocks` of the whole tensors.
-std::optional<ResumePoint> agree_on_resume_point(Communicator& world, const std::string& run_dir,
-                                                 const std::string& explicit_path,
-                                                 const std::vector<ParamInfo>& expected,
-                                                 const std::vector<TensorBlock>& blocks) {
-  std::optional<ResumePoint> point;
-  if (world.rank() == 0)
-    point = explicit_path.empty()
-                ? find_resume_point(run_dir, expected, &blocks)
-                : std::optional(load_resume_point(explicit_path, expected, &blocks));
-  std::string dir = point ? point->dir : "";
-  broadcast_string(world, dir, 0);
-  if (world.rank() != 0 && !dir.empty()) point = load_resume_point(dir, expected, &blocks);
-  return point;
 }
 
 // Stops every rank after the same step when any rank was signalled.

@@ -5,7 +5,8 @@
   the split dimension, equal to what a single process exports from the same checkpoint;
 - resuming it at TP=2 continues the run bit for bit (each rank reads its own slices);
 - a flipped byte in a shard file is exit 2 naming the shard file and the dataset, from
-  `checkpoint verify` and from a TP=2 resume; a missing shard file is exit 2 too.
+  `checkpoint verify` and from a TP=2 resume; a missing shard file is exit 2 too;
+- auto-resume at TP=2 falls back past a checkpoint whose damage only rank 1's slices show.
 Resharding (TP=2 x DP=2 -> TP=1, TP=1 -> TP=2) is in test_parallel_tensor.py."""
 import glob
 import json
@@ -112,6 +113,19 @@ def main():
     assert shard in out.stderr and "missing" in out.stderr, out.stderr
     print("PASS a flipped byte in a shard file is exit 2 naming it and the dataset (verify, "
           "TP=2 resume); a missing shard file is exit 2")
+
+    # Rank 0 never reads rank 1's piece of o_proj at TP=2: rank 1 finds the damage, and every
+    # rank falls back to step 2 together.
+    fallback = os.path.join(tmp, "fallback")
+    shutil.copytree(full, fallback)
+    shard = os.path.join(checkpoint_dir(fallback, 3), "model-tp01-of-02.h5")
+    flip_byte(shard, data_offset(shard, TENSOR) + 101)
+    out = mpi_train(2, fallback, data, 3, parallel__tensor=2)
+    assert any("[rank 1]" in line and "is damaged" in line and shard in line
+               for line in out.output.splitlines()), out.output
+    assert f"resuming from {checkpoint_dir(fallback, 2)} instead" in out.output, out.output
+    assert loss_texts(fallback) == loss_texts(full), (loss_texts(fallback), loss_texts(full))
+    print("PASS auto-resume at TP=2 falls back past damage that only rank 1 reads")
     print("all passed")
 
 
