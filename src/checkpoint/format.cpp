@@ -213,10 +213,11 @@ void write_checkpoint_file(const std::string& path, const CheckpointState& s,
     if (sharded) {
       write_virtual_tensors(f, kExpAvg, *sharded);
       write_virtual_tensors(f, kExpAvgSq, *sharded);
-    }
-    for (const TensorSlot& t : sharded ? std::vector<TensorSlot>{} : s.tensors) {
-      put(f, kExpAvg + t.name, t.shape, s.exp_avg.data() + t.offset);
-      put(f, kExpAvgSq + t.name, t.shape, s.exp_avg_sq.data() + t.offset);
+    } else {
+      for (const TensorSlot& t : s.tensors) {
+        put(f, kExpAvg + t.name, t.shape, s.exp_avg.data() + t.offset);
+        put(f, kExpAvgSq + t.name, t.shape, s.exp_avg_sq.data() + t.offset);
+      }
     }
     put_scalar<int64_t>(f, "optimizer/step", s.optimizer_step);
     f.set_attribute("optimizer", "type", std::string("adamw"));
