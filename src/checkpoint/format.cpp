@@ -7,6 +7,7 @@
 
 #include "gatedlm/checkpoint/checksum.h"
 #include "gatedlm/checkpoint/h5_file.h"
+#include "gatedlm/checkpoint/virtual_layout.h"
 #include "gatedlm/core/build_info.h"
 
 namespace gatedlm {
@@ -19,9 +20,9 @@ const LoaderState* CheckpointState::loader(const std::string& name) const {
 
 namespace {
 
-const std::string kModel = "model/";
-const std::string kExpAvg = "optimizer/exp_avg/";
-const std::string kExpAvgSq = "optimizer/exp_avg_sq/";
+const std::string kModel = kModelPrefix;
+const std::string kExpAvg = kExpAvgPrefix;
+const std::string kExpAvgSq = kExpAvgSqPrefix;
 
 template <typename T>
 void put(H5File& f, const std::string& name, const Shape& shape, const T* data) {
@@ -156,19 +157,22 @@ std::vector<TensorSlot> stored_tensors(const H5File& f, const std::vector<ParamI
   return slots;
 }
 
+// Reads `block` of each tensor (verified, checkpoint/virtual_layout.h) into `out`, packed at
+// the slots' offsets.
 void read_tensors(const H5File& f, const std::string& prefix, const std::vector<TensorSlot>& slots,
-                  std::vector<float>& out) {
+                  const std::vector<TensorBlock>& blocks, std::vector<float>& out) {
   int64_t total = 0;
   for (const TensorSlot& s : slots) total += shape_numel(s.shape);
   out.assign(static_cast<size_t>(total), 0.0f);
-  for (const TensorSlot& s : slots) {
-    Shape shape;
-    const std::vector<float> data = get<float>(f, prefix + s.name, &shape);
-    if (shape != s.shape)
-      throw CheckpointCorrupt(f.path() + ": dataset '" + prefix + s.name + "' has shape " +
-                              shape_str(shape) + ", model/" + s.name + " has " +
-                              shape_str(s.shape));
-    std::copy(data.begin(), data.end(), out.begin() + s.offset);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const std::string name = prefix + slots[i].name;
+    if (!f.has(name)) throw CheckpointCorrupt(f.path() + ": dataset '" + name + "' is missing");
+    const Shape shape = f.shape_of(name), model_shape = f.shape_of(kModel + slots[i].name);
+    if (shape != model_shape)
+      throw CheckpointCorrupt(f.path() + ": dataset '" + name + "' has shape " + shape_str(shape) +
+                              ", model/" + slots[i].name + " has " + shape_str(model_shape));
+    const std::vector<float> data = read_verified_block(f, name, blocks[i]);
+    std::copy(data.begin(), data.end(), out.begin() + slots[i].offset);
   }
 }
 
@@ -193,14 +197,27 @@ std::string read_checkpoint_config(const std::string& path) {
   return as_corrupt([&] { return get_text(*f, "config_yaml"); });
 }
 
-void write_checkpoint_file(const std::string& path, const CheckpointState& s) {
+void write_checkpoint_file(const std::string& path, const CheckpointState& s,
+                           const ShardedLayout* sharded) {
   H5File f(path, H5File::Mode::truncate);
-  for (const TensorSlot& t : s.tensors)
-    put(f, kModel + t.name, t.shape, s.params.data() + t.offset);
+  int64_t num_parameters = s.numel();
+  if (sharded) {
+    num_parameters = 0;
+    for (const ShardedTensor& t : sharded->tensors) num_parameters += shape_numel(t.shape);
+    write_virtual_tensors(f, kModel, *sharded);
+  } else {
+    for (const TensorSlot& t : s.tensors)
+      put(f, kModel + t.name, t.shape, s.params.data() + t.offset);
+  }
   if (!s.exp_avg.empty()) {
-    for (const TensorSlot& t : s.tensors) {
-      put(f, kExpAvg + t.name, t.shape, s.exp_avg.data() + t.offset);
-      put(f, kExpAvgSq + t.name, t.shape, s.exp_avg_sq.data() + t.offset);
+    if (sharded) {
+      write_virtual_tensors(f, kExpAvg, *sharded);
+      write_virtual_tensors(f, kExpAvgSq, *sharded);
+    } else {
+      for (const TensorSlot& t : s.tensors) {
+        put(f, kExpAvg + t.name, t.shape, s.exp_avg.data() + t.offset);
+        put(f, kExpAvgSq + t.name, t.shape, s.exp_avg_sq.data() + t.offset);
+      }
     }
     put_scalar<int64_t>(f, "optimizer/step", s.optimizer_step);
     f.set_attribute("optimizer", "type", std::string("adamw"));
@@ -229,24 +246,39 @@ void write_checkpoint_file(const std::string& path, const CheckpointState& s) {
   f.set_attribute("/", "step", s.step);
   f.set_attribute("/", "tokens_seen", s.tokens_seen);
   f.set_attribute("/", "elapsed_s", s.elapsed_s);
-  f.set_attribute("/", "num_parameters", s.numel());
+  f.set_attribute("/", "num_parameters", num_parameters);
   f.set_attribute("/", "world_size", s.layout.world_size);
   f.set_attribute("/", "tensor_parallel", s.layout.tensor);
   f.set_attribute("/", "data_parallel", s.layout.data);
   f.set_attribute("/", "expert_parallel", s.layout.expert);
   f.set_attribute("/", "zero", s.layout.zero);
-  f.set_attribute("/", "shards", int64_t{0});  // 0 = plain datasets, no per-rank shard files
+  // 0 = plain datasets; else the number of shard files the virtual datasets map.
+  f.set_attribute("/", "shards", int64_t{sharded ? sharded->shards : 0});
   f.close();
 }
 
 CheckpointState read_checkpoint_file(const std::string& path,
-                                     const std::vector<ParamInfo>* expected, bool with_optimizer) {
+                                     const std::vector<ParamInfo>* expected, bool with_optimizer,
+                                     const std::vector<TensorBlock>* blocks) {
   auto f = as_corrupt([&] { return std::make_unique<H5File>(path, H5File::Mode::read); });
   check_format(*f);
   CheckpointState s;
   s.tensors = stored_tensors(*f, expected);
+  std::vector<TensorBlock> wanted;
+  for (const TensorSlot& t : s.tensors) wanted.push_back(whole_block(t.shape));
+  if (blocks) {
+    if (blocks->size() != s.tensors.size())
+      throw std::logic_error("read_checkpoint_file: one block per tensor expected");
+    wanted = *blocks;
+    int64_t offset = 0;  // the state holds just the blocks, packed
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      s.tensors[i].shape = wanted[i].count;
+      s.tensors[i].offset = offset;
+      offset += shape_numel(wanted[i].count);
+    }
+  }
   as_corrupt([&] {
-    read_tensors(*f, kModel, s.tensors, s.params);
+    read_tensors(*f, kModel, s.tensors, wanted, s.params);
     s.config_yaml = get_text(*f, "config_yaml");
     s.step = get_scalar<int64_t>(*f, "train/step");
     s.tokens_seen = get_scalar<int64_t>(*f, "train/tokens_seen");
@@ -262,8 +294,8 @@ CheckpointState read_checkpoint_file(const std::string& path,
           std::pair{"expert_parallel", &s.layout.expert}, std::pair{"zero", &s.layout.zero}})
       if (f->has_attribute("/", key)) *field = std::stoll(f->attribute("/", key));
     if (!with_optimizer) return 0;
-    read_tensors(*f, kExpAvg, s.tensors, s.exp_avg);
-    read_tensors(*f, kExpAvgSq, s.tensors, s.exp_avg_sq);
+    read_tensors(*f, kExpAvg, s.tensors, wanted, s.exp_avg);
+    read_tensors(*f, kExpAvgSq, s.tensors, wanted, s.exp_avg_sq);
     s.optimizer_step = get_scalar<int64_t>(*f, "optimizer/step");
     s.schedule_total_steps = get_scalar<int64_t>(*f, "scheduler/total_steps");
     s.last_lr = get_scalar<double>(*f, "scheduler/last_lr");
@@ -300,6 +332,11 @@ std::vector<DatasetCheck> verify_checkpoint_file(const std::string& path) {
   if (f->list("model").empty()) checks.push_back({"model", "no model tensors"});
   for (const H5DatasetInfo& d : datasets) {
     try {
+      if (const auto sources = verify_virtual_sources(*f, d.name); !sources.empty()) {
+        for (const auto& [source, problem] : sources)
+          checks.push_back({d.name, problem.empty() ? "" : source + ": " + problem});
+        continue;
+      }
       const std::vector<std::byte> bytes = f->read_bytes(d.name);
       checks.push_back({d.name, checksum_problem(*f, d.name, bytes.data(), bytes.size())});
     } catch (const InputError& e) {

@@ -273,6 +273,98 @@ std::string H5File::read_text(const std::string& name) const {
   return text;
 }
 
+namespace {
+
+// Selects `block` of `space`; false when HDF5 refuses it (a block outside the extent).
+bool select_block(hid_t space, const TensorBlock& block) {
+  const std::vector<hsize_t> start(block.start.begin(), block.start.end()),
+      count(block.count.begin(), block.count.end());
+  return H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) >=
+         0;
+}
+
+// One of a virtual dataset's names (source file or dataset) through HDF5's size-then-fill calls.
+template <typename Get>
+std::string virtual_name(Get get) {
+  const ssize_t length = get(nullptr, 0);
+  if (length < 0) return "";
+  std::string name(static_cast<size_t>(length), '\0');
+  get(name.data(), static_cast<size_t>(length) + 1);
+  return name;
+}
+
+}  // namespace
+
+void H5File::write_virtual_floats(const std::string& name, const Shape& shape,
+                                  const std::vector<H5VirtualSource>& sources) {
+  Handle space(create_space(shape));
+  Handle create_props(H5Pcreate(H5P_DATASET_CREATE));
+  for (const H5VirtualSource& source : sources) {
+    Handle source_space(create_space(source.block.count));
+    if (!select_block(space.get(), source.block) ||
+        H5Pset_virtual(create_props.get(), space.get(), source.file.c_str(), source.dataset.c_str(),
+                       source_space.get()) < 0)
+      throw RuntimeFailure(with_detail(path_ + ": cannot map '" + source.file + ":" +
+                                           source.dataset + "' into virtual dataset '" + name + "'",
+                                       hdf5_error_detail()));
+  }
+  Handle link_props(link_props_with_parents());
+  Handle ds(H5Dcreate2(file_, name.c_str(), H5T_IEEE_F32LE, space.get(), link_props.get(),
+                       create_props.get(), H5P_DEFAULT));
+  if (!ds.ok())
+    throw RuntimeFailure(
+        with_detail(path_ + ": cannot write virtual dataset '" + name + "'", hdf5_error_detail()));
+}
+
+std::vector<float> H5File::read_floats_block(const std::string& name,
+                                             const TensorBlock& block) const {
+  Handle ds = open_dataset(file_, path_, name);
+  Handle file_space(H5Dget_space(ds.get()));
+  if (static_cast<size_t>(H5Sget_simple_extent_ndims(file_space.get())) != block.start.size() ||
+      !select_block(file_space.get(), block) || H5Sselect_valid(file_space.get()) <= 0)
+    throw InputError(path_ + ": dataset '" + name + "' of shape " +
+                     shape_str(shape_of_space(file_space.get())) + " has no block at " +
+                     shape_str(block.start) + " of " + shape_str(block.count));
+  Handle memory_space(create_space(block.count));
+  std::vector<float> out(static_cast<size_t>(shape_numel(block.count)));
+  if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, memory_space.get(), file_space.get(), H5P_DEFAULT,
+              out.data()) < 0)
+    throw InputError(
+        with_detail(path_ + ": dataset '" + name + "' cannot be read", hdf5_error_detail()));
+  return out;
+}
+
+std::vector<H5VirtualSource> H5File::virtual_sources(const std::string& name) const {
+  Handle ds = open_dataset(file_, path_, name);
+  Handle props(H5Dget_create_plist(ds.get()));
+  std::vector<H5VirtualSource> sources;
+  if (H5Pget_layout(props.get()) != H5D_VIRTUAL) return sources;
+  size_t count = 0;
+  if (H5Pget_virtual_count(props.get(), &count) < 0)
+    throw InputError(with_detail(path_ + ": virtual dataset '" + name + "' has unreadable mappings",
+                                 hdf5_error_detail()));
+  for (size_t i = 0; i < count; ++i) {
+    Handle space(H5Pget_virtual_vspace(props.get(), i));
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    std::vector<hsize_t> first(std::max(rank, 0)), last(std::max(rank, 0));
+    if (rank < 0 || H5Sget_select_bounds(space.get(), first.data(), last.data()) < 0)
+      throw InputError(path_ + ": virtual dataset '" + name + "' has an unreadable mapping");
+    H5VirtualSource source;
+    for (int d = 0; d < rank; ++d) {
+      source.block.start.push_back(static_cast<int64_t>(first[d]));
+      source.block.count.push_back(static_cast<int64_t>(last[d] - first[d] + 1));
+    }
+    source.file = virtual_name([&](char* buffer, size_t size) {
+      return H5Pget_virtual_filename(props.get(), i, buffer, size);
+    });
+    source.dataset = virtual_name([&](char* buffer, size_t size) {
+      return H5Pget_virtual_dsetname(props.get(), i, buffer, size);
+    });
+    sources.push_back(std::move(source));
+  }
+  return sources;
+}
+
 std::vector<std::byte> H5File::read_bytes(const std::string& name, H5DatasetInfo* info_out) const {
   Handle ds = open_dataset(file_, path_, name);
   Handle file_type(H5Dget_type(ds.get()));

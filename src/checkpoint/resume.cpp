@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "gatedlm/checkpoint/format.h"
@@ -12,14 +13,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-ResumePoint read_point(const std::string& dir, const std::vector<ParamInfo>& expected) {
-  return {dir, read_checkpoint_file((fs::path(dir) / kCheckpointFile).string(), &expected)};
+ResumePoint read_point(const std::string& dir, const std::vector<ParamInfo>& expected,
+                       const std::vector<TensorBlock>* blocks) {
+  return {dir, read_checkpoint_file((fs::path(dir) / kCheckpointFile).string(), &expected, true,
+                                    blocks)};
 }
 
 }  // namespace
 
 std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
-                                             const std::vector<ParamInfo>& expected) {
+                                             const std::vector<ParamInfo>& expected,
+                                             const std::vector<TensorBlock>* blocks,
+                                             const std::vector<std::string>& rejected) {
   const std::vector<CheckpointEntry> complete = list_complete_checkpoints(run_dir);
   const std::string latest = read_latest(run_dir);
   std::vector<std::string> candidates;
@@ -39,8 +44,12 @@ std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
 
   std::string first_problem;
   for (const std::string& dir : candidates) {
+    if (std::find(rejected.begin(), rejected.end(), dir) != rejected.end()) {
+      if (first_problem.empty()) first_problem = dir + " is damaged (found by another rank)";
+      continue;
+    }
     try {
-      ResumePoint point = read_point(dir, expected);
+      ResumePoint point = read_point(dir, expected, blocks);
       if (!first_problem.empty())
         spdlog::warn("resuming from {} instead, the newest checkpoint that verifies", dir);
       return point;
@@ -55,8 +64,9 @@ std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
                    first_problem);
 }
 
-ResumePoint load_resume_point(const std::string& path, const std::vector<ParamInfo>& expected) {
-  return read_point(resolve_checkpoint(path), expected);
+ResumePoint load_resume_point(const std::string& path, const std::vector<ParamInfo>& expected,
+                              const std::vector<TensorBlock>* blocks) {
+  return read_point(resolve_checkpoint(path), expected, blocks);
 }
 
 }  // namespace gatedlm

@@ -110,24 +110,48 @@ std::string read_latest(const std::string& run_dir) {
   return (fs::path(checkpoints_root(run_dir)) / name).string();
 }
 
-std::string commit_checkpoint(const std::string& run_dir, const CheckpointState& state) {
+std::string checkpoint_temp_dir(const std::string& run_dir, int64_t step) {
+  return (fs::path(checkpoints_root(run_dir)) / (".tmp_" + checkpoint_dir_name(step))).string();
+}
+
+RuntimeFailure checkpoint_write_failure(const std::string& run_dir, int64_t step,
+                                        const std::string& why) {
+  return RuntimeFailure("cannot write checkpoint " +
+                        (fs::path(checkpoints_root(run_dir)) / checkpoint_dir_name(step)).string() +
+                        ": " + why + " (earlier checkpoints are intact)");
+}
+
+void begin_checkpoint(const std::string& run_dir, int64_t step) {
+  const fs::path root = checkpoints_root(run_dir), tmp_dir = checkpoint_temp_dir(run_dir, step);
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) throw RuntimeFailure(root.string() + ": cannot create: " + ec.message());
+  fs::remove_all(tmp_dir, ec);
+  fs::remove_all(root / (".trash_" + checkpoint_dir_name(step)), ec);
+  if (!fs::create_directory(tmp_dir, ec) || ec)
+    throw RuntimeFailure(tmp_dir.string() +
+                         ": cannot create: " + (ec ? ec.message() : "it exists"));
+}
+
+void write_checkpoint_main(const std::string& tmp_dir, const CheckpointState& state,
+                           const ShardedLayout* sharded) {
+  write_checkpoint_file((fs::path(tmp_dir) / kCheckpointFile).string(), state, sharded);
+  write_file_durably((fs::path(tmp_dir) / "config.yaml").string(), state.config_yaml);
+  fsync_path((fs::path(tmp_dir) / kCheckpointFile).string());
+}
+
+void abandon_checkpoint(const std::string& run_dir, int64_t step) {
+  std::error_code ec;
+  fs::remove_all(checkpoint_temp_dir(run_dir, step), ec);
+}
+
+std::string publish_checkpoint(const std::string& run_dir, int64_t step) {
   const fs::path root = checkpoints_root(run_dir);
-  const std::string name = checkpoint_dir_name(state.step);
-  const fs::path final_dir = root / name;
-  const fs::path tmp_dir = root / (".tmp_" + name);
+  const std::string name = checkpoint_dir_name(step);
+  const fs::path final_dir = root / name, tmp_dir = checkpoint_temp_dir(run_dir, step);
   const fs::path trash_dir = root / (".trash_" + name);
   std::error_code ec;
   try {
-    fs::create_directories(root, ec);
-    if (ec) throw RuntimeFailure(root.string() + ": cannot create: " + ec.message());
-    fs::remove_all(tmp_dir, ec);
-    fs::remove_all(trash_dir, ec);
-    if (!fs::create_directory(tmp_dir, ec) || ec)
-      throw RuntimeFailure(tmp_dir.string() +
-                           ": cannot create: " + (ec ? ec.message() : "it exists"));
-    write_checkpoint_file((tmp_dir / kCheckpointFile).string(), state);
-    write_file_durably((tmp_dir / "config.yaml").string(), state.config_yaml);
-    fsync_path((tmp_dir / kCheckpointFile).string());
     fsync_path(tmp_dir.string());
     // A directory of the same step (an older timeline, or an interrupted save) moves aside first:
     // rename() will not replace a non-empty directory.
@@ -135,12 +159,11 @@ std::string commit_checkpoint(const std::string& run_dir, const CheckpointState&
     rename_or_throw(tmp_dir, final_dir);
     fsync_path(root.string());
   } catch (const std::exception& e) {
-    fs::remove_all(tmp_dir, ec);
-    throw RuntimeFailure("cannot write checkpoint " + final_dir.string() + ": " + e.what() +
-                         " (earlier checkpoints are intact)");
+    abandon_checkpoint(run_dir, step);
+    throw checkpoint_write_failure(run_dir, step, e.what());
   }
   try {
-    write_file_durably((final_dir / kCheckpointMarker).string(), std::to_string(state.step) + "\n");
+    write_file_durably((final_dir / kCheckpointMarker).string(), std::to_string(step) + "\n");
     fsync_path(final_dir.string());
     const fs::path latest_tmp = root / ".latest.tmp";
     write_file_durably(latest_tmp.string(), name + "\n");
@@ -152,6 +175,17 @@ std::string commit_checkpoint(const std::string& run_dir, const CheckpointState&
   }
   fs::remove_all(trash_dir, ec);
   return final_dir.string();
+}
+
+std::string commit_checkpoint(const std::string& run_dir, const CheckpointState& state) {
+  try {
+    begin_checkpoint(run_dir, state.step);
+    write_checkpoint_main(checkpoint_temp_dir(run_dir, state.step), state, nullptr);
+  } catch (const std::exception& e) {
+    abandon_checkpoint(run_dir, state.step);
+    throw checkpoint_write_failure(run_dir, state.step, e.what());
+  }
+  return publish_checkpoint(run_dir, state.step);
 }
 
 std::string resolve_checkpoint(const std::string& path) {

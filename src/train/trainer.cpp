@@ -18,6 +18,8 @@
 #include "gatedlm/dist/data_parallel.h"
 #include "gatedlm/dist/expert_shards.h"
 #include "gatedlm/dist/process_groups.h"
+#include "gatedlm/dist/resume_agreement.h"
+#include "gatedlm/dist/sharded_checkpoint.h"
 #include "gatedlm/dist/tensor_shards.h"
 #include "gatedlm/infer/generate.h"
 #include "gatedlm/model/transformer.h"
@@ -55,21 +57,6 @@ void restore_loaders(const ResumePoint& point, BatchLoader& train, BatchLoader* 
       spdlog::warn("val loader state not restored: {}", e.what());
     }
   }
-}
-
-// Rank 0 picks the checkpoint (the automatic search may pass over damaged ones); the other
-// ranks load the one it picked.
-std::optional<ResumePoint> agree_on_resume_point(Communicator& world, const std::string& run_dir,
-                                                 const std::string& explicit_path,
-                                                 const std::vector<ParamInfo>& expected) {
-  std::optional<ResumePoint> point;
-  if (world.rank() == 0)
-    point = explicit_path.empty() ? find_resume_point(run_dir, expected)
-                                  : std::optional(load_resume_point(explicit_path, expected));
-  std::string dir = point ? point->dir : "";
-  broadcast_string(world, dir, 0);
-  if (world.rank() != 0 && !dir.empty()) point = load_resume_point(dir, expected);
-  return point;
 }
 
 // Stops every rank after the same step when any rank was signalled.
@@ -132,16 +119,22 @@ TrainSummary Trainer::run() {
 
   // Resume before touching the run directory's files, so a bad checkpoint changes nothing.
   TrainSummary summary;
-  // Checkpoints hold whole tensors (dist/tensor_shards.h): checked whole, then cut to the shard.
+  // Checkpoints hold whole tensors. Under tensor parallelism each rank reads just its shard's
+  // blocks of them (dist/tensor_shards.h); under expert parallelism every rank reads all experts
+  // and keeps its own (dist/expert_shards.h).
   const std::vector<ParamInfo> whole_infos = whole_expert_infos(
       whole_model_infos(model.params().infos(), tp.size()), ep.rank(), ep.size(), experts_per_rank);
-  auto cut_shards = [&](CheckpointState& state) {
-    cut_tensor_shard(state, model.params().infos(), tp.rank(), tp.size());
+  std::vector<TensorBlock> shard;
+  if (ep.size() > 1)
+    for (const ParamInfo& p : whole_infos) shard.push_back(whole_block(p.shape));
+  else
+    shard = shard_blocks(model.params().infos(), tp.rank(), tp.size());
+  auto cut_experts = [&](CheckpointState& state) {
     cut_expert_shard(state, model.params().infos(), ep.rank(), ep.size(), experts_per_rank);
   };
   std::optional<ResumePoint> resume =
-      agree_on_resume_point(groups.world(), run_dir_, resume_path_, whole_infos);
-  if (resume) cut_shards(resume->state);
+      agree_on_resume_point(groups.world(), run_dir_, resume_path_, whole_infos, shard);
+  if (resume) cut_experts(resume->state);
   int64_t start_step = 0, tokens = 0;
   double elapsed_before = 0.0;
   if (resume) {
@@ -273,7 +266,7 @@ TrainSummary Trainer::run() {
   };
   const ParallelLayout layout{groups.world().size(), config_.parallel.tensor, data_ranks,
                               config_.parallel.expert, config_.parallel.zero};
-  // Whole tensors on every rank of the tensor group (collective when ZeRO-1 or TP shard them).
+  // This rank's shard of the model, whole AdamW moments per shard (collective under ZeRO-1).
   auto take_snapshot = [&](int64_t steps_done, CheckpointState& into) {
     TrainingProgress progress;
     progress.step = steps_done;
@@ -284,15 +277,24 @@ TrainSummary Trainer::run() {
     progress.seed = tc.seed;
     const NamedLoaders loaders = {{"train", train_loader.get()}, {"val", val_loader.get()}};
     snapshot_training(model.params(), optimizer, progress, loaders, config_yaml, layout, into);
-    gather_tensor_shards(into, model.params().infos(), groups.tensor(), backend_);
     gather_expert_shards(into, model.params().infos(), groups.expert(), backend_, experts_per_rank);
   };
-  CheckpointState helper_snapshot;  // ranks other than 0 take part in the gathers only
+  CheckpointState helper_snapshot;  // for saves without the writer: TP shard files, ZeRO-1 gathers
   auto save = [&](int64_t steps_done, bool must_succeed) {
     data_parallel.check_replicas_agree();
-    if (!root) {
-      if (optimizer.sharded() || tp.size() > 1 || ep.size() > 1)
+    if (tp.size() > 1) {  // one shard file per tensor-parallel rank, written synchronously
+      try {
         take_snapshot(steps_done, helper_snapshot);
+        summary.checkpoint =
+            save_sharded_checkpoint(run_dir_, helper_snapshot, model.params().infos(), groups,
+                                    {config_.checkpoint.keep_last, config_.checkpoint.keep_every});
+      } catch (const RuntimeFailure& e) {
+        on_save_failure(e, must_succeed);
+      }
+      return;
+    }
+    if (!root) {
+      if (optimizer.sharded() || ep.size() > 1) take_snapshot(steps_done, helper_snapshot);
       return;
     }
     const Stopwatch stall;  // what training waits: an unfinished earlier save, the snapshot, ...
@@ -365,8 +367,8 @@ TrainSummary Trainer::run() {
     if (check.verdict == StepVerdict::rollback) {
       writer.wait();
       if (std::optional<ResumePoint> point =
-              agree_on_resume_point(groups.world(), run_dir_, "", whole_infos)) {
-        cut_shards(point->state);
+              agree_on_resume_point(groups.world(), run_dir_, "", whole_infos, shard)) {
+        cut_experts(point->state);
         restore_training(point->state, model.params(), optimizer);
         restore_loaders(*point, *train_loader, val_loader.get());
         tokens = point->state.tokens_seen;

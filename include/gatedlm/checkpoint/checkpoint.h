@@ -4,6 +4,7 @@
 //   state.h      what a checkpoint holds   format.h     model.h5 read/write/verify
 //   store.h      atomic directories, `latest`          retention.h  keep_last / keep_every
 //   snapshot.h   live training <-> state  writer.h     sync / async saving
+//   virtual_layout.h  tensor-parallel shard files behind virtual datasets; block reads
 //   resume.h     which checkpoint a run continues from
 #pragma once
 

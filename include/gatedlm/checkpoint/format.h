@@ -1,5 +1,6 @@
 // The model.h5 layout (docs/checkpoints.md): one HDF5 file per checkpoint holding
-//   model/<HF name>                   float32, full tensors (h5py-readable as is)
+//   model/<HF name>                   float32, full tensors (h5py-readable as is; virtual
+//                                     datasets over per-rank shard files under TP)
 //   optimizer/exp_avg/<HF name>       float32, AdamW first moments
 //   optimizer/exp_avg_sq/<HF name>    float32, AdamW second moments
 //   optimizer/step                    int64 scalar
@@ -16,12 +17,19 @@
 
 #include "gatedlm/checkpoint/state.h"
 #include "gatedlm/core/error.h"
+#include "gatedlm/core/tensor_block.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {
 
 inline constexpr const char* kCheckpointFormat = "gatedlm-checkpoint";
 inline constexpr int64_t kCheckpointFormatVersion = 1;
+// The groups of float32 tensors, each holding every parameter by name.
+inline constexpr const char* kModelPrefix = "model/";
+inline constexpr const char* kExpAvgPrefix = "optimizer/exp_avg/";
+inline constexpr const char* kExpAvgSqPrefix = "optimizer/exp_avg_sq/";
+
+struct ShardedLayout;
 
 // A checkpoint whose bytes are damaged: unreadable, truncated, or failing a checksum. Auto-resume
 // falls back past these; any other InputError (e.g. a model shape mismatch) stops it.
@@ -30,15 +38,22 @@ class CheckpointCorrupt : public InputError {
   explicit CheckpointCorrupt(const std::string& message) : InputError(message) {}
 };
 
-// Writes `state` to a new file at `path` and closes it; RuntimeFailure on any I/O error.
-void write_checkpoint_file(const std::string& path, const CheckpointState& state);
+// Writes `state` to a new file at `path` and closes it; RuntimeFailure on any I/O error. With
+// `sharded`, the tensors are virtual datasets over the shard files of that layout
+// (checkpoint/virtual_layout.h), which the ranks write beside it, and `state`'s own tensors are
+// not written here.
+void write_checkpoint_file(const std::string& path, const CheckpointState& state,
+                           const ShardedLayout* sharded = nullptr);
 
 // Reads `path`, verifying every checksum it reads. With `expected` (a live model's parameters),
 // the stored tensors must match them by name and shape: the first difference, in model order, is
 // an InputError naming that tensor. `with_optimizer` = false reads only the model (eval, export).
+// With `blocks` (one per expected tensor: a tensor-parallel rank's slices), only those blocks
+// are read, and the state holds them as its tensors.
 CheckpointState read_checkpoint_file(const std::string& path,
                                      const std::vector<ParamInfo>* expected,
-                                     bool with_optimizer = true);
+                                     bool with_optimizer = true,
+                                     const std::vector<TensorBlock>* blocks = nullptr);
 
 // Just the resolved config text, verified.
 std::string read_checkpoint_config(const std::string& path);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gatedlm/core/tensor.h"
+#include "gatedlm/core/tensor_block.h"
 
 namespace gatedlm {
 
@@ -17,6 +18,14 @@ namespace gatedlm {
 enum class H5Type { f32, f64, i32, i64, u64, text, other };
 const char* h5_type_name(H5Type type);
 size_t h5_type_size(H5Type type);  // bytes per element; 1 for text
+
+// One mapping of a virtual dataset: the whole of `dataset` in `file` (a name relative to the
+// virtual dataset's file) fills `block` of it.
+struct H5VirtualSource {
+  std::string file;
+  std::string dataset;
+  TensorBlock block;
+};
 
 struct H5DatasetInfo {
   std::string name;  // full path without the leading '/', e.g. "model/lm_head.weight"
@@ -39,6 +48,9 @@ class H5File {
   void write_int64s(const std::string& name, const Shape& shape, const int64_t* data);
   void write_uint64s(const std::string& name, const Shape& shape, const uint64_t* data);
   void write_text(const std::string& name, const std::string& text);
+  // A float32 virtual dataset of `shape` assembled from `sources` (HDF5 virtual datasets).
+  void write_virtual_floats(const std::string& name, const Shape& shape,
+                            const std::vector<H5VirtualSource>& sources);
 
   // Reads a whole dataset; its shape is returned through `shape` when non-null.
   std::vector<float> read_floats(const std::string& name, Shape* shape = nullptr) const;
@@ -47,6 +59,10 @@ class H5File {
   std::vector<int64_t> read_int64s(const std::string& name, Shape* shape = nullptr) const;
   std::vector<uint64_t> read_uint64s(const std::string& name, Shape* shape = nullptr) const;
   std::string read_text(const std::string& name) const;
+  // Just `block` of a float32 dataset (a hyperslab), packed row-major.
+  std::vector<float> read_floats_block(const std::string& name, const TensorBlock& block) const;
+  // The mappings of a virtual dataset; empty for a plain one.
+  std::vector<H5VirtualSource> virtual_sources(const std::string& name) const;
   // The stored bytes of a dataset in its own element type (little-endian on the machines we
   // run on), as checksums see them.
   std::vector<std::byte> read_bytes(const std::string& name, H5DatasetInfo* info = nullptr) const;

@@ -10,6 +10,11 @@
 #include <vector>
 
 #include "gatedlm/checkpoint/state.h"
+#include "gatedlm/core/error.h"
+
+namespace gatedlm {
+struct ShardedLayout;
+}
 
 namespace gatedlm {
 
@@ -33,6 +38,22 @@ std::string read_latest(const std::string& run_dir);
 // existing directory of that step. RuntimeFailure names the checkpoint and the cause; the
 // previous checkpoints and `latest` are untouched then.
 std::string commit_checkpoint(const std::string& run_dir, const CheckpointState& state);
+
+// The steps of commit_checkpoint, for saves whose files several processes write
+// (dist/sharded_checkpoint.h). All files go to checkpoint_temp_dir(run_dir, step), which
+// begin_checkpoint empties and creates; write_checkpoint_main writes (and fsyncs) model.h5 and
+// config.yaml there; once every file is written and fsynced, publish_checkpoint fsyncs the
+// directory, renames it into place, writes the marker and updates `latest`.
+std::string checkpoint_temp_dir(const std::string& run_dir, int64_t step);
+void begin_checkpoint(const std::string& run_dir, int64_t step);
+void write_checkpoint_main(const std::string& temp_dir, const CheckpointState& state,
+                           const ShardedLayout* sharded);
+std::string publish_checkpoint(const std::string& run_dir, int64_t step);
+// Removes a failed save's temporary directory.
+void abandon_checkpoint(const std::string& run_dir, int64_t step);
+// The one-line error of a failed save of `step`.
+RuntimeFailure checkpoint_write_failure(const std::string& run_dir, int64_t step,
+                                        const std::string& why);
 
 // A checkpoint directory, its model.h5, or a run directory (then its latest checkpoint) -> the
 // checkpoint directory. InputError when there is none or it is incomplete.

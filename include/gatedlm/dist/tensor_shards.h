@@ -1,14 +1,14 @@
-// Checkpoints hold whole tensors, whatever layout wrote them, so a run resumes at any tensor-
-// parallel size: a shard's snapshot is gathered to the whole model before writing, and a loaded
-// whole-model state is cut to the shard before restoring. (A gather to every rank of the tensor
-// group; per-rank shard files are a later step, see docs/parallelism.md.)
+// Tensor-parallel shards and whole tensors. A shard holds, of each split tensor, the block of
+// the whole tensor along its split dimension (dist/tensor_parallel.h); replicated tensors whole.
+// Checkpoints store each shard in its own file and map them into whole tensors
+// (checkpoint/virtual_layout.h), and a resuming rank reads just its blocks, so a run resumes at
+// any tensor-parallel size (docs/parallelism.md).
 #pragma once
 
 #include <vector>
 
-#include "gatedlm/backend/backend.h"
-#include "gatedlm/checkpoint/state.h"
-#include "gatedlm/dist/communicator.h"
+#include "gatedlm/checkpoint/virtual_layout.h"
+#include "gatedlm/core/tensor_block.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {
@@ -17,17 +17,17 @@ namespace gatedlm {
 // `tensor`, offsets recomputed in declaration order.
 std::vector<ParamInfo> whole_model_infos(const std::vector<ParamInfo>& local, int tensor);
 
-// Collective over the tensor group: `state` (a snapshot of this shard's parameters and
-// moments) becomes the whole model's, on every rank of the group.
-void gather_tensor_shards(CheckpointState& state, const std::vector<ParamInfo>& local,
-                          Communicator& tensor, Backend& backend);
+// Where shard `rank` of `size` lies in the whole tensor of local tensor `p`.
+TensorBlock shard_block(const ParamInfo& p, int rank, int size);
+// Shard `rank`'s block of every tensor, in declaration order.
+std::vector<TensorBlock> shard_blocks(const std::vector<ParamInfo>& local, int rank, int size);
 
 // Cuts whole-model values (laid out as whole_model_infos(local, size)) to shard `rank`.
 std::vector<float> cut_shard_values(const std::vector<float>& whole,
                                     const std::vector<ParamInfo>& local, int rank, int size);
 
-// Cuts a whole-model `state` to shard `rank` of `size` (parameters and moments).
-void cut_tensor_shard(CheckpointState& state, const std::vector<ParamInfo>& local, int rank,
-                      int size);
+// How a checkpoint of `size` shards stores the whole model: each split tensor in `size` pieces,
+// shard t's in shard file t; each replicated tensor once, in shard file 0.
+ShardedLayout sharded_layout(const std::vector<ParamInfo>& local, int size);
 
 }  // namespace gatedlm

@@ -1,0 +1,202 @@
+// Blocks of tensors in checkpoints: the hyperslab reader, the block arithmetic, and tensor-
+// parallel shard files behind virtual datasets read whole and as other layouts' slices, with
+// their checksums checked. End-to-end runs are in tests/integration/test_checkpoint_shards.py.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "gatedlm/checkpoint/checkpoint.h"
+#include "gatedlm/checkpoint/virtual_layout.h"
+#include "gatedlm/core/error.h"
+#include "gatedlm/dist/tensor_shards.h"
+
+namespace gatedlm {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CheckpointSlicesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("gatedlm_slices_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+// Element (i, j, k) of a tensor of `shape` holds 100 i + 10 j + k (any rank up to 3).
+float value_at(const Shape& index) {
+  float v = 0.0f;
+  for (int64_t i : index) v = 10.0f * v + static_cast<float>(i);
+  return v;
+}
+
+std::vector<float> indexed_values(const Shape& shape) {
+  std::vector<float> out;
+  Shape index(shape.size(), 0);
+  for (int64_t n = 0; n < shape_numel(shape); ++n) {
+    out.push_back(value_at(index));
+    for (size_t d = shape.size(); d-- > 0;)
+      if (++index[d] < shape[d])
+        break;
+      else
+        index[d] = 0;
+  }
+  return out;
+}
+
+TEST_F(CheckpointSlicesTest, ReadsExactlyTheRequestedHyperslab) {
+  H5File out(file("t.h5"), H5File::Mode::truncate);
+  const Shape shape3 = {4, 5, 6}, shape1 = {9};
+  out.write_floats("x", shape3, indexed_values(shape3).data());
+  out.write_floats("y", shape1, indexed_values(shape1).data());
+  out.close();
+  const H5File in(file("t.h5"), H5File::Mode::read);
+  const TensorBlock block{{1, 2, 3}, {2, 3, 2}};
+  const std::vector<float> got = in.read_floats_block("x", block);
+  std::vector<float> expected;
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t j = 0; j < 3; ++j)
+      for (int64_t k = 0; k < 2; ++k) expected.push_back(value_at({1 + i, 2 + j, 3 + k}));
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(in.read_floats_block("y", {{7}, {2}}), (std::vector<float>{7.0f, 8.0f}));
+  EXPECT_EQ(in.read_floats_block("x", whole_block(shape3)), indexed_values(shape3));
+  EXPECT_THROW(in.read_floats_block("x", {{3, 0, 0}, {2, 5, 6}}), InputError);  // past the end
+  EXPECT_THROW(in.read_floats_block("x", {{0}, {1}}), InputError);              // wrong rank
+
+  // The in-memory block arithmetic agrees with HDF5's.
+  const std::vector<float> whole = indexed_values(shape3);
+  std::vector<float> copied(static_cast<size_t>(shape_numel(block.count)));
+  for_each_block_run(shape3, block, [&](int64_t at, int64_t packed, int64_t length) {
+    std::copy(whole.begin() + at, whole.begin() + at + length, copied.begin() + packed);
+  });
+  EXPECT_EQ(copied, expected);
+}
+
+// A tensor-parallel model of three tensors: rows split, columns split, replicated.
+std::vector<ParamInfo> local_infos() {
+  std::vector<ParamInfo> infos(3);
+  infos[0].name = "model.layers.0.mlp.up_proj.weight";
+  infos[0].shape = {2, 3};
+  infos[0].split_dim = 0;
+  infos[1].name = "model.layers.0.mlp.down_proj.weight";
+  infos[1].shape = {3, 2};
+  infos[1].split_dim = 1;
+  infos[1].offset = 6;
+  infos[2].name = "model.norm.weight";
+  infos[2].shape = {3};
+  infos[2].offset = 12;
+  return infos;
+}
+
+CheckpointState shard_state(const std::vector<float>& whole, int rank, int size) {
+  CheckpointState s;
+  s.step = 3;
+  s.config_yaml = "model: {}\n";
+  for (const ParamInfo& p : local_infos()) s.tensors.push_back({p.name, p.shape, p.offset});
+  s.params = cut_shard_values(whole, local_infos(), rank, size);
+  for (float v : s.params) {
+    s.exp_avg.push_back(0.5f * v);
+    s.exp_avg_sq.push_back(0.25f * v);
+  }
+  return s;
+}
+
+// Writes a TP=2 checkpoint as the ranks would: two shard files and model.h5 over them.
+std::vector<float> write_tp2_checkpoint(const fs::path& dir) {
+  std::vector<float> whole(27);  // the whole model: [4, 3], [3, 4], [3]
+  std::iota(whole.begin(), whole.end(), 1.0f);
+  const ShardedLayout layout = sharded_layout(local_infos(), 2);
+  for (int t = 0; t < 2; ++t)
+    write_shard_file((dir / shard_file_name(t, 2)).string(), shard_state(whole, t, 2), layout, t);
+  write_checkpoint_file((dir / "model.h5").string(), shard_state(whole, 0, 2), &layout);
+  return whole;
+}
+
+TEST_F(CheckpointSlicesTest, ShardFilesReadWholeAndAsAnyLayoutsSlices) {
+  const std::vector<float> whole = write_tp2_checkpoint(dir_);
+  const std::vector<ParamInfo> whole_infos = whole_model_infos(local_infos(), 2);
+  // Whole tensors through the virtual datasets, as a single process reads them.
+  const CheckpointState all = read_checkpoint_file(file("model.h5"), &whole_infos);
+  EXPECT_EQ(all.params, whole);
+  EXPECT_EQ(all.tensors[1].shape, (Shape{3, 4}));
+  // Rank 1 of 2 reads its own shard file's blocks; ranks of 1 and 3 other layouts read blocks
+  // that cross shard files or lie inside one.
+  for (int size : {1, 2}) {
+    std::vector<ParamInfo> local = local_infos();
+    if (size == 1) local = whole_infos;
+    for (int rank = 0; rank < size; ++rank) {
+      const std::vector<TensorBlock> blocks = shard_blocks(local, rank, size);
+      const CheckpointState got =
+          read_checkpoint_file(file("model.h5"), &whole_infos, true, &blocks);
+      EXPECT_EQ(got.params, size == 1 ? whole : cut_shard_values(whole, local_infos(), rank, 2));
+      EXPECT_EQ(got.tensors[0].shape, blocks[0].count);
+      for (size_t i = 0; i < got.params.size(); ++i)
+        EXPECT_EQ(got.exp_avg[i], 0.5f * got.params[i]);
+    }
+  }
+  // A block inside one piece (a TP=4 rank would read rows 1..1 of up_proj).
+  const H5File f(file("model.h5"), H5File::Mode::read);
+  EXPECT_EQ(read_verified_block(f, "model/model.layers.0.mlp.up_proj.weight", {{1, 0}, {1, 3}}),
+            (std::vector<float>{4, 5, 6}));                            // row 1 of up_proj
+  EXPECT_EQ(f.virtual_sources("model/model.norm.weight").size(), 1u);  // stored once, by shard 0
+  EXPECT_EQ(f.virtual_sources("model/model.layers.0.mlp.down_proj.weight")[1].file,
+            "model-tp01-of-02.h5");
+  EXPECT_EQ(f.attribute("/", "shards"), "2");
+  EXPECT_EQ(f.attribute("/", "num_parameters"), "27");
+}
+
+TEST_F(CheckpointSlicesTest, DamagedOrMissingShardFileIsReportedByName) {
+  write_tp2_checkpoint(dir_);
+  const std::vector<ParamInfo> whole_infos = whole_model_infos(local_infos(), 2);
+  const std::string name = "model/model.layers.0.mlp.down_proj.weight";
+  int64_t at = 0;
+  {
+    const H5File shard(file(shard_file_name(1, 2)), H5File::Mode::read);
+    at = shard.data_offset(name);
+  }
+  {
+    std::fstream io(file(shard_file_name(1, 2)), std::ios::in | std::ios::out | std::ios::binary);
+    io.seekg(at + 2);
+    char c = 0;
+    io.read(&c, 1);
+    io.seekp(at + 2);
+    c = static_cast<char>(c ^ 0x40);
+    io.write(&c, 1);
+  }
+  auto message = [&](const std::vector<TensorBlock>* blocks) {
+    try {
+      read_checkpoint_file(file("model.h5"), &whole_infos, false, blocks);
+    } catch (const CheckpointCorrupt& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string expected =
+      shard_file_name(1, 2) + ": dataset '" + name + "': checksum mismatch";
+  EXPECT_NE(message(nullptr).find(expected), std::string::npos) << message(nullptr);
+  const std::vector<TensorBlock> rank1 = shard_blocks(local_infos(), 1, 2);
+  EXPECT_NE(message(&rank1).find(expected), std::string::npos) << message(&rank1);
+  bool reported = false;
+  for (const DatasetCheck& check : verify_checkpoint_file(file("model.h5")))
+    if (!check.problem.empty()) {
+      EXPECT_EQ(check.dataset, name);
+      EXPECT_NE(check.problem.find(expected), std::string::npos) << check.problem;
+      reported = true;
+    }
+  EXPECT_TRUE(reported);
+
+  fs::remove(file(shard_file_name(1, 2)));
+  EXPECT_NE(message(nullptr).find("which is missing"), std::string::npos) << message(nullptr);
+}
+
+}  // namespace
+}  // namespace gatedlm
