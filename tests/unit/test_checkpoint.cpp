@@ -19,22 +19,16 @@
 #include "gatedlm/core/build_info.h"
 #include "gatedlm/core/error.h"
 #include "gatedlm/train/signals.h"
+#include "temp_dir_test.h"
 
 namespace gatedlm {
 namespace {
 
 namespace fs = std::filesystem;
 
-class CheckpointTest : public ::testing::Test {
+class CheckpointTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("gatedlm_ckpt_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  CheckpointTest() : TempDirTest("gatedlm_ckpt_") {}
 
   // Two small tensors with distinct values, moments, loaders and an RNG stream.
   static CheckpointState make_state(int64_t step, float base = 0.0f) {
@@ -84,10 +78,6 @@ class CheckpointTest : public ::testing::Test {
     f.seekp(offset);
     f.write(&c, 1);
   }
-
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
 };
 
 template <typename E, typename F>

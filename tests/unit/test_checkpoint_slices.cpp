@@ -12,24 +12,16 @@
 #include "gatedlm/checkpoint/virtual_layout.h"
 #include "gatedlm/core/error.h"
 #include "gatedlm/dist/tensor_shards.h"
+#include "temp_dir_test.h"
 
 namespace gatedlm {
 namespace {
 
 namespace fs = std::filesystem;
 
-class CheckpointSlicesTest : public ::testing::Test {
+class CheckpointSlicesTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("gatedlm_slices_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  CheckpointSlicesTest() : TempDirTest("gatedlm_slices_") {}
 };
 
 // Element (i, j, k) of a tensor of `shape` holds 100 i + 10 j + k (any rank up to 3).

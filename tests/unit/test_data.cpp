@@ -17,6 +17,7 @@
 #include "gatedlm/data/shard.h"
 #include "gatedlm/data/tokenizer.h"
 #include "gatedlm/data/window_permutation.h"
+#include "temp_dir_test.h"
 
 namespace gatedlm {
 namespace {
@@ -60,18 +61,11 @@ std::string input_error_of(F&& f) {
   return "";
 }
 
-class DataTest : public ::testing::Test {
+class DataTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("gatedlm_data_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  DataTest() : TempDirTest("gatedlm_data_") {}
 
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return file(name); }
 
   std::vector<TokenBatch> take(BatchLoader& loader, int n) {
     std::vector<TokenBatch> batches(n);
