@@ -176,7 +176,7 @@ void read_tensors(const H5File& f, const std::string& prefix, const std::vector<
   }
 }
 
-void check_format(const H5File& f) {
+void check_format(H5File& f) {
   const int64_t version = as_corrupt([&] {
     if (!f.has_attribute("/", "format") || f.attribute("/", "format") != kCheckpointFormat)
       throw CheckpointCorrupt(f.path() + ": not a gatedlm checkpoint (no format attribute '" +
@@ -187,6 +187,7 @@ void check_format(const H5File& f) {
     throw InputError(f.path() + ": checkpoint format version " + std::to_string(version) +
                      " is newer than this gatedlm reads (" +
                      std::to_string(kCheckpointFormatVersion) + ")");
+  if (version >= 2) f.require_link_counts();
 }
 
 }  // namespace
@@ -321,6 +322,9 @@ std::vector<DatasetCheck> verify_checkpoint_file(const std::string& path) {
   std::vector<H5DatasetInfo> datasets;
   try {
     f = std::make_unique<H5File>(path, H5File::Mode::read);
+    if (f->has_attribute("/", "format_version") &&
+        std::stoll(f->attribute("/", "format_version")) >= 2)
+      f->require_link_counts();
     datasets = f->datasets();
   } catch (const InputError& e) {
     return {{"", e.what()}};

@@ -169,6 +169,7 @@ H5File::H5File(const std::string& path, Mode mode) : path_(path) {
   file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get());
   if (file_ < 0)
     throw RuntimeFailure(with_detail(path + ": cannot create HDF5 file", hdf5_error_detail()));
+  writing_ = true;
 }
 
 H5File::~H5File() {
@@ -182,6 +183,7 @@ void H5File::flush() {
 
 void H5File::close() {
   if (file_ < 0) return;
+  if (writing_) record_link_counts("/");
   const herr_t status = H5Fclose(file_);
   file_ = -1;
   if (status < 0)
@@ -404,21 +406,46 @@ bool H5File::has(const std::string& name) const {
 
 std::vector<std::string> H5File::list(const std::string& group) const {
   std::vector<std::string> names;
+  if (group != "/" && !has(group)) return names;
+  const auto unreadable = [&](const std::string& what) {
+    return InputError(with_detail(path_ + ": group '" + group + "' " + what, hdf5_error_detail()));
+  };
   Handle g(H5Gopen2(file_, group.c_str(), H5P_DEFAULT));
-  if (!g.ok()) return names;
   H5G_info_t info;
-  if (H5Gget_info(g.get(), &info) < 0) return names;
+  if (!g.ok() || H5Gget_info(g.get(), &info) < 0) throw unreadable("cannot be opened");
   for (hsize_t i = 0; i < info.nlinks; ++i) {
     const ssize_t len =
         H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-    if (len < 0) continue;
-    std::string name(static_cast<size_t>(len), '\0');
-    H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), len + 1,
-                       H5P_DEFAULT);
+    std::string name(static_cast<size_t>(std::max<ssize_t>(len, 0)), '\0');
+    if (len < 0 || H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(),
+                                      len + 1, H5P_DEFAULT) < 0)
+      throw unreadable("has an unreadable link name (entry " + std::to_string(i) + ")");
     names.push_back(name);
+  }
+  if (has_attribute(group, "num_links")) {
+    const std::string recorded = attribute(group, "num_links");
+    if (recorded != std::to_string(names.size()))
+      throw unreadable("lists " + std::to_string(names.size()) + " entries but recorded " +
+                       recorded);
+  } else if (require_link_counts_) {
+    throw unreadable("lacks its num_links attribute");
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+void H5File::record_link_counts(const std::string& group) {
+  Handle g(H5Gopen2(file_, group.c_str(), H5P_DEFAULT));
+  H5G_info_t info;
+  if (!g.ok() || H5Gget_info(g.get(), &info) < 0)
+    throw RuntimeFailure(with_detail(path_ + ": group '" + group + "' cannot be opened to close",
+                                     hdf5_error_detail()));
+  set_attribute(group, "num_links", static_cast<int64_t>(info.nlinks));
+  for (const std::string& child : list(group)) {
+    const std::string full = group == "/" ? child : group + "/" + child;
+    Handle object(H5Oopen(file_, full.c_str(), H5P_DEFAULT));
+    if (object.ok() && H5Iget_type(object.get()) == H5I_GROUP) record_link_counts(full);
+  }
 }
 
 std::vector<H5DatasetInfo> H5File::datasets() const {

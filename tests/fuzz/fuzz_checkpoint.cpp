@@ -132,12 +132,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   });
   fuzz::accepts([&] {
     const CheckpointState full = read_checkpoint_file(path, nullptr, true);
-    if (full.tensors.size() != written.tensors.size() ||
-        !same_tensors(full, full.params, written, written.params) ||
-        !same_tensors(full, full.exp_avg_sq, written, written.exp_avg_sq) ||
-        full.config_yaml != written.config_yaml || full.step != written.step ||
-        full.loaders.size() != written.loaders.size())
-      fuzz::fail("read", "state differs from what was written");
+    const char* differs = full.tensors.size() != written.tensors.size() ? "tensor count"
+                          : !same_tensors(full, full.params, written, written.params) ? "params"
+                          : !same_tensors(full, full.exp_avg_sq, written, written.exp_avg_sq)
+                              ? "exp_avg_sq"
+                          : full.config_yaml != written.config_yaml       ? "config text"
+                          : full.step != written.step                     ? "step"
+                          : full.loaders.size() != written.loaders.size() ? "loader count"
+                                                                          : nullptr;
+    if (differs) fuzz::fail("read", std::string(differs) + " differs from what was written");
   });
   fuzz::accepts([&] { verify_checkpoint_file(path); });
   // libhdf5 loses some memory on corrupted files by itself (tests/sanitize/lsan.supp); what

@@ -2,6 +2,7 @@
 // discovery, the async writer and the stop signals. End-to-end runs are in
 // tests/integration/test_checkpoint_*.py.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -166,6 +167,27 @@ TEST_F(CheckpointTest, FlippedDataByteIsCorruptionNamingFileAndDataset) {
     EXPECT_EQ(c.dataset, "model/model.norm.weight");
   }
   EXPECT_EQ(failures, 1);
+}
+
+// A fuzz finding: damage could hide a whole entry (here the val loader) while every checksum
+// that remains still held. Each group's recorded link count makes that corruption.
+TEST_F(CheckpointTest, HiddenEntryIsCorruptionNamingTheGroup) {
+  write_checkpoint_file(file("model.h5"), make_state(3));
+  {
+    const hid_t raw = H5Fopen(file("model.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(raw, 0);
+    ASSERT_GE(H5Ldelete(raw, "data/val", H5P_DEFAULT), 0);
+    H5Fclose(raw);
+  }
+  const std::string message =
+      error_of<CheckpointCorrupt>([&] { read_checkpoint_file(file("model.h5"), nullptr); });
+  EXPECT_NE(message.find(file("model.h5")), std::string::npos) << message;
+  EXPECT_NE(message.find("group 'data' lists 1 entries but recorded 2"), std::string::npos)
+      << message;
+  bool reported = false;
+  for (const DatasetCheck& c : verify_checkpoint_file(file("model.h5")))
+    reported |= c.problem.find("group 'data'") != std::string::npos;
+  EXPECT_TRUE(reported);
 }
 
 TEST_F(CheckpointTest, TruncatedFileIsCorruptionNamingTheFile) {

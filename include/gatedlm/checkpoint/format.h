@@ -23,7 +23,8 @@
 namespace gatedlm {
 
 inline constexpr const char* kCheckpointFormat = "gatedlm-checkpoint";
-inline constexpr int64_t kCheckpointFormatVersion = 1;
+// 2: every group records its link count (H5File::list checks it); 1 is still read.
+inline constexpr int64_t kCheckpointFormatVersion = 2;
 // The groups of float32 tensors, each holding every parameter by name.
 inline constexpr const char* kModelPrefix = "model/";
 inline constexpr const char* kExpAvgPrefix = "optimizer/exp_avg/";

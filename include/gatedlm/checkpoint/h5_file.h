@@ -70,8 +70,12 @@ class H5File {
   Shape shape_of(const std::string& name) const;
   H5DatasetInfo info(const std::string& name) const;
   bool has(const std::string& name) const;
-  // Dataset names under a group (non-recursive), sorted.
+  // Dataset names under a group (non-recursive), sorted; none for a missing group. Files this
+  // class writes record each group's link count (attribute `num_links`, set on close), and the
+  // listing must match it: damage that hides a link is an error, not a shorter list.
   std::vector<std::string> list(const std::string& group) const;
+  // Makes a group without `num_links` an error (files whose format promises the counts).
+  void require_link_counts() { require_link_counts_ = true; }
   // Every dataset in the file, recursively, in name order.
   std::vector<H5DatasetInfo> datasets() const;
   // Byte offset of a contiguous dataset's data in the file (for corruption tests); -1 if none.
@@ -88,12 +92,17 @@ class H5File {
 
   const std::string& path() const { return path_; }
   void flush();
-  // Closes the file and reports a failed final write (HDF5 writes cached metadata on close).
+  // Records every group's link count (when writing), closes the file and reports a failed final
+  // write (HDF5 writes cached metadata on close).
   void close();
 
  private:
+  void record_link_counts(const std::string& group);
+
   std::string path_;
   int64_t file_ = -1;
+  bool writing_ = false;
+  bool require_link_counts_ = false;
 };
 
 // The innermost message on HDF5's current error stack (and errno's text when HDF5 reports a
