@@ -199,7 +199,8 @@ std::string read_checkpoint_config(const std::string& path) {
 }
 
 void write_checkpoint_file(const std::string& path, const CheckpointState& s,
-                           const ShardedLayout* sharded) {
+                           const ShardedLayout* sharded, const ShardedLayout* sharded_moments) {
+  if (!sharded_moments) sharded_moments = sharded;
   H5File f(path, H5File::Mode::truncate);
   int64_t num_parameters = s.numel();
   if (sharded) {
@@ -212,8 +213,8 @@ void write_checkpoint_file(const std::string& path, const CheckpointState& s,
   }
   if (!s.exp_avg.empty()) {
     if (sharded) {
-      write_virtual_tensors(f, kExpAvg, *sharded);
-      write_virtual_tensors(f, kExpAvgSq, *sharded);
+      write_virtual_tensors(f, kExpAvg, *sharded_moments);
+      write_virtual_tensors(f, kExpAvgSq, *sharded_moments);
     } else {
       for (const TensorSlot& t : s.tensors) {
         put(f, kExpAvg + t.name, t.shape, s.exp_avg.data() + t.offset);
@@ -254,7 +255,11 @@ void write_checkpoint_file(const std::string& path, const CheckpointState& s,
   f.set_attribute("/", "expert_parallel", s.layout.expert);
   f.set_attribute("/", "zero", s.layout.zero);
   // 0 = plain datasets; else the number of shard files the virtual datasets map.
-  f.set_attribute("/", "shards", int64_t{sharded ? sharded->shards : 0});
+  int64_t shard_files = 0;
+  if (sharded) shard_files = static_cast<int64_t>(sharded->files.size());
+  if (sharded_moments != sharded && !s.exp_avg.empty())
+    shard_files += static_cast<int64_t>(sharded_moments->files.size());
+  f.set_attribute("/", "shards", shard_files);
   f.close();
 }
 

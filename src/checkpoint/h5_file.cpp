@@ -302,8 +302,12 @@ void H5File::write_virtual_floats(const std::string& name, const Shape& shape,
   Handle space(create_space(shape));
   Handle create_props(H5Pcreate(H5P_DATASET_CREATE));
   for (const H5VirtualSource& source : sources) {
-    Handle source_space(create_space(source.block.count));
+    const bool flat = source.source_offset >= 0;
+    const int64_t numel = shape_numel(source.block.count);
+    Handle source_space(
+        create_space(flat ? Shape{source.source_offset + numel} : source.block.count));
     if (!select_block(space.get(), source.block) ||
+        (flat && !select_block(source_space.get(), {{source.source_offset}, {numel}})) ||
         H5Pset_virtual(create_props.get(), space.get(), source.file.c_str(), source.dataset.c_str(),
                        source_space.get()) < 0)
       throw RuntimeFailure(with_detail(path_ + ": cannot map '" + source.file + ":" +
@@ -362,6 +366,16 @@ std::vector<H5VirtualSource> H5File::virtual_sources(const std::string& name) co
     source.dataset = virtual_name([&](char* buffer, size_t size) {
       return H5Pget_virtual_dsetname(props.get(), i, buffer, size);
     });
+    // A hyperslab of a 1-D source is a flat piece; a whole source is selected whole.
+    Handle source_space(H5Pget_virtual_srcspace(props.get(), i));
+    if (H5Sget_select_type(source_space.get()) == H5S_SEL_HYPERSLABS) {
+      hsize_t begin = 0, end = 0;
+      if (H5Sget_simple_extent_ndims(source_space.get()) != 1 ||
+          H5Sget_select_bounds(source_space.get(), &begin, &end) < 0 ||
+          static_cast<int64_t>(end - begin + 1) != shape_numel(source.block.count))
+        throw InputError(path_ + ": virtual dataset '" + name + "' has an unreadable mapping");
+      source.source_offset = static_cast<int64_t>(begin);
+    }
     sources.push_back(std::move(source));
   }
   return sources;

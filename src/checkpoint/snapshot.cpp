@@ -6,7 +6,7 @@ namespace gatedlm {
 
 void snapshot_training(ParameterSet& params, AdamW& optimizer, const TrainingProgress& progress,
                        const NamedLoaders& loaders, const std::string& config_yaml,
-                       const ParallelLayout& layout, CheckpointState& s) {
+                       const ParallelLayout& layout, CheckpointState& s, SnapshotMoments moments) {
   s.step = progress.step;
   s.tokens_seen = progress.tokens_seen;
   s.elapsed_s = progress.elapsed_s;
@@ -18,10 +18,18 @@ void snapshot_training(ParameterSet& params, AdamW& optimizer, const TrainingPro
   const int64_t n = params.numel();
   Backend& be = params.backend();
   s.params.resize(static_cast<size_t>(n));
-  s.exp_avg.resize(static_cast<size_t>(n));
-  s.exp_avg_sq.resize(static_cast<size_t>(n));
   be.to_host(s.params.data(), params.params().data(), n);
-  optimizer.moments_to_host(s.exp_avg.data(), s.exp_avg_sq.data());  // collective under ZeRO-1
+  if (moments == SnapshotMoments::owned) {
+    const int64_t owned = optimizer.owned_end() - optimizer.owned_begin();
+    s.exp_avg.resize(static_cast<size_t>(owned));
+    s.exp_avg_sq.resize(static_cast<size_t>(owned));
+    be.to_host(s.exp_avg.data(), optimizer.first_moment().data(), owned);
+    be.to_host(s.exp_avg_sq.data(), optimizer.second_moment().data(), owned);
+  } else {
+    s.exp_avg.resize(static_cast<size_t>(n));
+    s.exp_avg_sq.resize(static_cast<size_t>(n));
+    optimizer.moments_to_host(s.exp_avg.data(), s.exp_avg_sq.data());  // collective under ZeRO-1
+  }
   s.optimizer_step = optimizer.steps_taken();
   s.loaders.clear();
   for (const auto& [name, loader] : loaders)

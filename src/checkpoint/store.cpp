@@ -134,8 +134,9 @@ void begin_checkpoint(const std::string& run_dir, int64_t step) {
 }
 
 void write_checkpoint_main(const std::string& tmp_dir, const CheckpointState& state,
-                           const ShardedLayout* sharded) {
-  write_checkpoint_file((fs::path(tmp_dir) / kCheckpointFile).string(), state, sharded);
+                           const ShardedLayout* sharded, const ShardedLayout* sharded_moments) {
+  write_checkpoint_file((fs::path(tmp_dir) / kCheckpointFile).string(), state, sharded,
+                        sharded_moments);
   write_file_durably((fs::path(tmp_dir) / "config.yaml").string(), state.config_yaml);
   fsync_path((fs::path(tmp_dir) / kCheckpointFile).string());
 }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
@@ -36,15 +37,16 @@ void write_shard_file(const std::string& path, const CheckpointState& state,
   for (size_t i = 0; i < layout.tensors.size(); ++i) {
     const ShardedTensor& tensor = layout.tensors[i];
     const TensorPiece* piece = piece_of(tensor, shard);
-    if (!piece) continue;  // a replicated tensor, stored by shard 0
+    if (!piece) continue;  // stored by another shard (replicated tensors by shard 0)
     const TensorSlot& slot = state.tensors.at(i);
-    if (slot.name != tensor.name || slot.shape != piece->block.count)
+    if (slot.name != tensor.name || slot.shape != piece->stored_shape())
       throw std::logic_error("shard file: " + slot.name + " " + shape_str(slot.shape) +
-                             " is not piece " + tensor.name + " " + shape_str(piece->block.count));
+                             " is not piece " + tensor.name + " " +
+                             shape_str(piece->stored_shape()));
     for (const auto& [prefix, values] :
          {std::pair{kModelPrefix, &state.params}, std::pair{kExpAvgPrefix, &state.exp_avg},
           std::pair{kExpAvgSqPrefix, &state.exp_avg_sq}}) {
-      if (values->empty()) continue;  // a model without optimizer state
+      if (values->empty()) continue;  // moments only, or a model without optimizer state
       const std::string name = prefix + tensor.name;
       const float* data = values->data() + slot.offset;
       f.write_floats(name, slot.shape, data);
@@ -53,7 +55,7 @@ void write_shard_file(const std::string& path, const CheckpointState& state,
   }
   f.set_attribute("/", "format", std::string(kCheckpointFormat) + "-shard");
   f.set_attribute("/", "shard", int64_t{shard});
-  f.set_attribute("/", "shards", int64_t{layout.shards});
+  f.set_attribute("/", "shards", static_cast<int64_t>(layout.files.size()));
   f.set_attribute("/", "step", state.step);
   f.close();
 }
@@ -61,12 +63,74 @@ void write_shard_file(const std::string& path, const CheckpointState& state,
 void write_virtual_tensors(H5File& file, const std::string& prefix, const ShardedLayout& layout) {
   for (const ShardedTensor& tensor : layout.tensors) {
     std::vector<H5VirtualSource> sources;
-    for (const TensorPiece& piece : tensor.pieces)
-      sources.push_back(
-          {shard_file_name(piece.shard, layout.shards), prefix + tensor.name, piece.block});
+    for (const TensorPiece& piece : tensor.pieces) {
+      const std::string& source_file = layout.files.at(static_cast<size_t>(piece.shard));
+      if (!piece.flat()) {
+        sources.push_back({source_file, prefix + tensor.name, piece.block});
+        continue;
+      }
+      int64_t at = 0;
+      for (TensorBlock part :
+           flat_range_blocks(piece.block.count, piece.flat_begin, piece.flat_end)) {
+        for (size_t d = 0; d < part.start.size(); ++d) part.start[d] += piece.block.start[d];
+        const int64_t length = shape_numel(part.count);
+        sources.push_back({source_file, prefix + tensor.name, std::move(part), at});
+        at += length;
+      }
+    }
     file.write_virtual_floats(prefix + tensor.name, tensor.shape, sources);
   }
 }
+
+namespace {
+
+// One stored dataset behind a virtual dataset, with every mapping of it in source order: one
+// for a whole piece, one per block of a flat piece.
+struct StoredPiece {
+  std::string file, dataset;
+  std::vector<H5VirtualSource> parts;
+  const Shape& first_element() const { return parts.front().block.start; }
+  // The shape the dataset must have: a whole piece's block, or a flat piece's 1-D length, which
+  // its mappings cover end to end.
+  Shape stored_shape() const {
+    if (parts.front().source_offset < 0) return parts.front().block.count;
+    int64_t length = 0;
+    for (const H5VirtualSource& part : parts) length += shape_numel(part.block.count);
+    return {length};
+  }
+};
+
+// The stored datasets behind a virtual dataset's mappings. Each must be one whole piece or flat
+// parts that tile it from element 0 (so the gathering below stays inside it); anything else is
+// a damaged file.
+std::vector<StoredPiece> stored_pieces(const H5File& file, const std::string& name,
+                                       const std::vector<H5VirtualSource>& sources) {
+  std::vector<StoredPiece> pieces;
+  for (const H5VirtualSource& s : sources) {
+    auto it = std::find_if(pieces.begin(), pieces.end(), [&](const StoredPiece& p) {
+      return p.file == s.file && p.dataset == s.dataset;
+    });
+    if (it == pieces.end()) it = pieces.insert(pieces.end(), {s.file, s.dataset, {}});
+    it->parts.push_back(s);
+  }
+  for (StoredPiece& p : pieces) {
+    std::sort(p.parts.begin(), p.parts.end(),
+              [](const auto& a, const auto& b) { return a.source_offset < b.source_offset; });
+    int64_t next = 0;
+    bool tiles = p.parts.front().source_offset >= 0 || p.parts.size() == 1;
+    for (const H5VirtualSource& part : p.parts) {
+      if (part.source_offset < 0) continue;
+      tiles &= part.source_offset == next;
+      next += shape_numel(part.block.count);
+    }
+    if (!tiles)
+      throw CheckpointCorrupt(file.path() + ": virtual dataset '" + name + "' maps '" + p.file +
+                              ":" + p.dataset + "' inconsistently");
+  }
+  return pieces;
+}
+
+}  // namespace
 
 std::vector<float> read_verified_block(const H5File& file, const std::string& name,
                                        const TensorBlock& block) {
@@ -83,29 +147,37 @@ std::vector<float> read_verified_block(const H5File& file, const std::string& na
       throw CheckpointCorrupt(file.path() + ": dataset '" + name + "' maps shard file " +
                               source_path(file, s.file) + ", which is missing");
   const std::vector<float> data = file.read_floats_block(name, block);
-  for (const H5VirtualSource& s : sources) {
-    if (!block_contains_point(block, s.block.start)) continue;  // another reader checks it
+  for (const StoredPiece& stored : stored_pieces(file, name, sources)) {
+    if (!block_contains_point(block, stored.first_element())) continue;  // another reader's
     std::unique_ptr<H5File> opened;
     if (is_virtual)
-      opened = std::make_unique<H5File>(source_path(file, s.file), H5File::Mode::read);
+      opened = std::make_unique<H5File>(source_path(file, stored.file), H5File::Mode::read);
     const H5File& source = opened ? *opened : file;
+    const bool inside =
+        std::all_of(stored.parts.begin(), stored.parts.end(),
+                    [&](const auto& part) { return block_contains(block, part.block); });
     std::string problem;
-    if (block == s.block) {
-      problem = checksum_problem(source, s.dataset, data.data(), data.size() * sizeof(float));
-    } else if (block_contains(block, s.block)) {
-      std::vector<float> piece(static_cast<size_t>(shape_numel(s.block.count)));
-      for_each_block_run(block.count, relative_block(block, s.block),
-                         [&](int64_t at_block, int64_t at_piece, int64_t length) {
-                           std::copy(data.data() + at_block, data.data() + at_block + length,
-                                     piece.data() + at_piece);
-                         });
-      problem = checksum_problem(source, s.dataset, piece.data(), piece.size() * sizeof(float));
+    if (stored.parts.size() == 1 && block == stored.parts.front().block &&
+        stored.parts.front().source_offset < 0) {
+      problem = checksum_problem(source, stored.dataset, data.data(), data.size() * sizeof(float));
+    } else if (inside) {  // the stored bytes, gathered from the block
+      std::vector<float> piece(static_cast<size_t>(shape_numel(stored.stored_shape())));
+      for (const H5VirtualSource& part : stored.parts) {
+        const int64_t base = std::max<int64_t>(part.source_offset, 0);
+        for_each_block_run(block.count, relative_block(block, part.block),
+                           [&](int64_t at_block, int64_t at_part, int64_t length) {
+                             std::copy(data.data() + at_block, data.data() + at_block + length,
+                                       piece.data() + base + at_part);
+                           });
+      }
+      problem =
+          checksum_problem(source, stored.dataset, piece.data(), piece.size() * sizeof(float));
     } else {
-      const std::vector<std::byte> bytes = source.read_bytes(s.dataset);
-      problem = checksum_problem(source, s.dataset, bytes.data(), bytes.size());
+      const std::vector<std::byte> bytes = source.read_bytes(stored.dataset);
+      problem = checksum_problem(source, stored.dataset, bytes.data(), bytes.size());
     }
     if (!problem.empty())
-      throw CheckpointCorrupt(source.path() + ": dataset '" + s.dataset + "': " + problem);
+      throw CheckpointCorrupt(source.path() + ": dataset '" + stored.dataset + "': " + problem);
   }
   return data;
 }
@@ -113,20 +185,21 @@ std::vector<float> read_verified_block(const H5File& file, const std::string& na
 std::vector<std::pair<std::string, std::string>> verify_virtual_sources(const H5File& file,
                                                                         const std::string& name) {
   std::vector<std::pair<std::string, std::string>> checks;
-  for (const H5VirtualSource& s : file.virtual_sources(name)) {
-    const std::string path = source_path(file, s.file);
+  for (const StoredPiece& stored : stored_pieces(file, name, file.virtual_sources(name))) {
+    const std::string path = source_path(file, stored.file);
     std::string problem;
     try {
       const H5File source(path, H5File::Mode::read);
       H5DatasetInfo info;
-      const std::vector<std::byte> bytes = source.read_bytes(s.dataset, &info);
-      problem = info.shape != s.block.count
-                    ? "shape " + shape_str(info.shape) + ", mapped as " + shape_str(s.block.count)
-                    : checksum_problem(source, s.dataset, bytes.data(), bytes.size());
+      const std::vector<std::byte> bytes = source.read_bytes(stored.dataset, &info);
+      problem =
+          info.shape != stored.stored_shape()
+              ? "shape " + shape_str(info.shape) + ", mapped as " + shape_str(stored.stored_shape())
+              : checksum_problem(source, stored.dataset, bytes.data(), bytes.size());
     } catch (const InputError& e) {
       problem = e.what();
     }
-    checks.emplace_back(path + ": dataset '" + s.dataset + "'", problem);
+    checks.emplace_back(path + ": dataset '" + stored.dataset + "'", problem);
   }
   return checks;
 }

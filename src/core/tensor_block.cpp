@@ -31,4 +31,41 @@ TensorBlock relative_block(const TensorBlock& outer, const TensorBlock& inner) {
   return out;
 }
 
+std::vector<TensorBlock> flat_range_blocks(const Shape& shape, int64_t begin, int64_t end) {
+  std::vector<TensorBlock> blocks;
+  if (begin >= end) return blocks;
+  if (shape.empty()) return {whole_block(shape)};  // a scalar: its one element
+  const Shape inner_shape(shape.begin() + 1, shape.end());
+  const int64_t inner = shape_numel(inner_shape);
+  // Rows `first` .. `first + rows` of the leading dimension, whole.
+  const auto rows_block = [&](int64_t first, int64_t rows) {
+    TensorBlock b = whole_block(shape);
+    b.start[0] = first;
+    b.count[0] = rows;
+    return b;
+  };
+  // Part [from, to) of one row, as blocks of the inner shape lifted to row `row`.
+  const auto row_part = [&](int64_t row, int64_t from, int64_t to) {
+    for (TensorBlock b : flat_range_blocks(inner_shape, from, to)) {
+      b.start.insert(b.start.begin(), row);
+      b.count.insert(b.count.begin(), 1);
+      blocks.push_back(std::move(b));
+    }
+  };
+  const int64_t first_row = begin / inner, last_row = (end - 1) / inner;
+  if (first_row == last_row && (begin % inner != 0 || end % inner != 0)) {
+    row_part(first_row, begin - first_row * inner, end - first_row * inner);
+    return blocks;
+  }
+  int64_t full_from = first_row;
+  if (begin % inner != 0) {
+    row_part(first_row, begin % inner, inner);
+    ++full_from;
+  }
+  const int64_t full_to = end / inner;  // rows before it are whole
+  if (full_to > full_from) blocks.push_back(rows_block(full_from, full_to - full_from));
+  if (end % inner != 0) row_part(full_to, 0, end % inner);
+  return blocks;
+}
+
 }  // namespace gatedlm

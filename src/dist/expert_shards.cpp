@@ -1,5 +1,7 @@
 #include "gatedlm/dist/expert_shards.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -78,33 +80,29 @@ std::vector<float> cut_expert_values(const std::vector<float>& whole_values,
   return cut;
 }
 
-void gather_expert_shards(CheckpointState& state, const std::vector<ParamInfo>& local,
-                          Communicator& expert, Backend& backend, int64_t per_rank) {
-  const int size = expert.size(), rank = expert.rank();
-  if (size == 1) return;
-  const std::vector<ParamInfo> whole = whole_expert_infos(local, rank, size, per_rank);
-  const auto index = by_name(whole);
-  const int64_t n = state.numel(), whole_n = whole.back().offset + whole.back().numel();
-  // One all-gather of every rank's flat buffer (on the device: NCCL needs device memory).
-  Tensor all = backend.empty({size * n});
-  std::vector<float> shards(static_cast<size_t>(size * n)), assembled;
-  for (std::vector<float>* buffer : {&state.params, &state.exp_avg, &state.exp_avg_sq}) {
-    backend.from_host(all.data() + rank * n, buffer->data(), n);
-    expert.all_gather(all.data(), std::vector<int64_t>(size, n));
-    backend.to_host(shards.data(), all.data(), size * n);
-    assembled.assign(static_cast<size_t>(whole_n), 0.0f);
-    for (int r = 0; r < size; ++r)
-      for (const ParamInfo& p : local) {
-        const bool is_expert = routed_expert_index(p.name) >= 0;
-        if (!is_expert && r != rank) continue;  // replicated: this rank's copy
-        const std::string name = is_expert ? renumber(p.name, (r - rank) * per_rank) : p.name;
-        const float* src = shards.data() + r * n + p.offset;
-        std::copy(src, src + p.numel(), assembled.data() + find(index, name).offset);
-      }
-    buffer->swap(assembled);
+ShardedLayout expert_sharded_layout(const std::vector<ParamInfo>& local, int size,
+                                    int64_t per_rank) {
+  ShardedLayout layout;
+  for (int r = 0; r < size; ++r)
+    layout.files.push_back(fmt::format("model-ep{:02d}-of-{:02d}.h5", r, size));
+  for (const ParamInfo& p : whole_expert_infos(local, 0, size, per_rank)) {
+    const int64_t expert = routed_expert_index(p.name);
+    const int owner = expert < 0 ? 0 : static_cast<int>(expert / per_rank);
+    layout.tensors.push_back({p.name, p.shape, {{owner, whole_block(p.shape)}}});
   }
-  state.tensors.clear();
-  for (const ParamInfo& p : whole) state.tensors.push_back({p.name, p.shape, p.offset});
+  return layout;
+}
+
+std::vector<TensorSlot> expert_file_slots(const std::vector<ParamInfo>& local,
+                                          const ShardedLayout& layout, int rank) {
+  const auto index = by_name(local);
+  std::vector<TensorSlot> slots;
+  for (const ShardedTensor& t : layout.tensors) {
+    const bool here = t.pieces.front().shard == rank;
+    slots.push_back(here ? TensorSlot{t.name, t.shape, find(index, t.name).offset}
+                         : TensorSlot{t.name, {}, 0});
+  }
+  return slots;
 }
 
 void cut_expert_shard(CheckpointState& state, const std::vector<ParamInfo>& local, int rank,

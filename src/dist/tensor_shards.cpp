@@ -1,5 +1,7 @@
 #include "gatedlm/dist/tensor_shards.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace gatedlm {
@@ -42,12 +44,41 @@ std::vector<float> cut_shard_values(const std::vector<float>& whole_values,
 
 ShardedLayout sharded_layout(const std::vector<ParamInfo>& local, int size) {
   ShardedLayout layout;
-  layout.shards = size;
+  for (int t = 0; t < size; ++t) layout.files.push_back(shard_file_name(t, size));
   const std::vector<ParamInfo> whole = whole_model_infos(local, size);
   for (size_t i = 0; i < local.size(); ++i) {
     ShardedTensor tensor{local[i].name, whole[i].shape, {}};
     const int pieces = local[i].split_dim >= 0 ? size : 1;
     for (int t = 0; t < pieces; ++t) tensor.pieces.push_back({t, shard_block(local[i], t, size)});
+    layout.tensors.push_back(std::move(tensor));
+  }
+  return layout;
+}
+
+std::string moment_file_name(int tensor, int tensors, int data, int datas) {
+  return fmt::format("moments-tp{:02d}-of-{:02d}-dp{:02d}-of-{:02d}.h5", tensor, tensors, data,
+                     datas);
+}
+
+ShardedLayout zero_moment_layout(const std::vector<ParamInfo>& local, int tensors,
+                                 const Partition& partition) {
+  const int datas = static_cast<int>(partition.counts.size());
+  ShardedLayout layout;
+  for (int t = 0; t < tensors; ++t)
+    for (int d = 0; d < datas; ++d) layout.files.push_back(moment_file_name(t, tensors, d, datas));
+  const std::vector<ParamInfo> whole = whole_model_infos(local, tensors);
+  for (size_t i = 0; i < local.size(); ++i) {
+    const ParamInfo& p = local[i];
+    ShardedTensor tensor{p.name, whole[i].shape, {}};
+    const int holders = p.split_dim >= 0 ? tensors : 1;
+    for (int t = 0; t < holders; ++t)
+      for (int d = 0; d < datas; ++d) {
+        const int64_t from = std::max(p.offset, partition.begin(d));
+        const int64_t to = std::min(p.offset + p.numel(), partition.end(d));
+        if (from < to)
+          tensor.pieces.push_back(
+              {t * datas + d, shard_block(p, t, tensors), from - p.offset, to - p.offset});
+      }
     layout.tensors.push_back(std::move(tensor));
   }
   return layout;

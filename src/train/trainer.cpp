@@ -266,8 +266,10 @@ TrainSummary Trainer::run() {
   };
   const ParallelLayout layout{groups.world().size(), config_.parallel.tensor, data_ranks,
                               config_.parallel.expert, config_.parallel.zero};
-  // This rank's shard of the model, whole AdamW moments per shard (collective under ZeRO-1).
-  auto take_snapshot = [&](int64_t steps_done, CheckpointState& into) {
+  // This rank's shard of the model, and whole AdamW moments per shard (collective under ZeRO-1)
+  // or this rank's ZeRO-1 block of them.
+  auto take_snapshot = [&](int64_t steps_done, CheckpointState& into,
+                           SnapshotMoments moments = SnapshotMoments::whole) {
     TrainingProgress progress;
     progress.step = steps_done;
     progress.tokens_seen = tokens;
@@ -276,27 +278,29 @@ TrainSummary Trainer::run() {
     progress.total_steps = tc.steps;
     progress.seed = tc.seed;
     const NamedLoaders loaders = {{"train", train_loader.get()}, {"val", val_loader.get()}};
-    snapshot_training(model.params(), optimizer, progress, loaders, config_yaml, layout, into);
-    gather_expert_shards(into, model.params().infos(), groups.expert(), backend_, experts_per_rank);
+    snapshot_training(model.params(), optimizer, progress, loaders, config_yaml, layout, into,
+                      moments);
   };
-  CheckpointState helper_snapshot;  // for saves without the writer: TP shard files, ZeRO-1 gathers
+  CheckpointState helper_snapshot;  // for multi-file saves, which skip the single writer
   auto save = [&](int64_t steps_done, bool must_succeed) {
     data_parallel.check_replicas_agree();
-    if (tp.size() > 1) {  // one shard file per tensor-parallel rank, written synchronously
+    // One shard file per tensor- or expert-parallel rank and, under ZeRO-1, one moments file
+    // per rank, written synchronously by the ranks that hold them.
+    if (tp.size() > 1 || ep.size() > 1 || optimizer.sharded()) {
       try {
-        take_snapshot(steps_done, helper_snapshot);
+        const bool zero = optimizer.sharded();
+        take_snapshot(steps_done, helper_snapshot,
+                      zero ? SnapshotMoments::owned : SnapshotMoments::whole);
         summary.checkpoint =
             save_sharded_checkpoint(run_dir_, helper_snapshot, model.params().infos(), groups,
-                                    {config_.checkpoint.keep_last, config_.checkpoint.keep_every});
+                                    {config_.checkpoint.keep_last, config_.checkpoint.keep_every},
+                                    zero ? &optimizer.partition() : nullptr, experts_per_rank);
       } catch (const RuntimeFailure& e) {
         on_save_failure(e, must_succeed);
       }
       return;
     }
-    if (!root) {
-      if (optimizer.sharded() || ep.size() > 1) take_snapshot(steps_done, helper_snapshot);
-      return;
-    }
+    if (!root) return;
     const Stopwatch stall;  // what training waits: an unfinished earlier save, the snapshot, ...
     try {
       writer.wait();  // an earlier background save's failure surfaces here

@@ -33,7 +33,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from checkpoint_util import checkpoint_dir, make_shard, tensors, work_dir  # noqa: E402
+import h5py  # noqa: E402
+from checkpoint_util import checkpoint_dir, make_shard, tensors, verify, work_dir  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 import parallel_scaling_model as scaling  # noqa: E402
 from parallel_util import (assert_close_losses, max_tensor_difference, mpi_train,  # noqa: E402
@@ -116,6 +117,21 @@ def main():
                                         checkpoint_dir(run("dp"), STEPS), group)
         assert diff == 0.0, f"EP=2 vs DP=2 {group}: max |diff| {diff}"
     print("PASS EP=2 == plain DP=2 bit for bit")
+
+    # Each expert rank wrote its own experts (EP=2 x DP=4: the first rank of each expert-data
+    # group); model.h5 maps them, and rank 0's file holds the replicated tensors.
+    for name in ("ep", "ep_dp4"):
+        final = checkpoint_dir(run(name), STEPS)
+        files = sorted(f for f in os.listdir(final) if f.endswith(".h5"))
+        assert files == ["model-ep00-of-02.h5", "model-ep01-of-02.h5", "model.h5"], files
+        with h5py.File(os.path.join(final, "model.h5"), "r") as f:
+            owner = {key: {s.file_name for s in ds.virtual_sources()}
+                     for key, ds in f["model"].items()}
+        assert owner["model.layers.1.mlp.experts.5.up_proj.weight"] == {files[1]}, owner
+        assert owner["model.layers.1.mlp.experts.3.up_proj.weight"] == {files[0]}, owner
+        assert owner["model.norm.weight"] == {files[0]}, owner
+        verify(final)
+    print("PASS expert ranks write their own experts' files; verify passes")
 
     logged = metrics(run("ep"))[1]["comm_bytes_per_step"]
     rows = exchanged_rows_step1(run("ep"), run("ref"))

@@ -101,6 +101,9 @@ def main():
                     checkpoint__interval=2)
     assert "4 process(es), tensor parallel 2, data parallel 2 (ZeRO-1)" in out.output, out.output
     assert_close_losses(grid, one, 1e-6)
+    files = sorted(f for f in os.listdir(checkpoint_dir(grid, steps)) if f.endswith(".h5"))
+    assert files == ["model-tp00-of-02.h5", "model-tp01-of-02.h5", "model.h5"] + [
+        f"moments-tp{t:02d}-of-02-dp{d:02d}-of-02.h5" for t in (0, 1) for d in (0, 1)], files
     # Gradients: after one unclipped step AdamW's moments are 0.1 g and 0.05 g^2 exactly.
     one_g, grid_g = os.path.join(tmp, "grid_tp1_grad"), os.path.join(tmp, "grid_tp2dp2_grad")
     mpi_train(0, one_g, data, 1, train__grad_accum_steps=2, **ONE_STEP)

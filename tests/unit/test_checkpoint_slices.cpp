@@ -11,6 +11,7 @@
 #include "gatedlm/checkpoint/checkpoint.h"
 #include "gatedlm/checkpoint/virtual_layout.h"
 #include "gatedlm/core/error.h"
+#include "gatedlm/dist/partition.h"
 #include "gatedlm/dist/tensor_shards.h"
 #include "temp_dir_test.h"
 
@@ -71,6 +72,27 @@ TEST_F(CheckpointSlicesTest, ReadsExactlyTheRequestedHyperslab) {
     std::copy(whole.begin() + at, whole.begin() + at + length, copied.begin() + packed);
   });
   EXPECT_EQ(copied, expected);
+}
+
+// Every flat range of tensors of rank 0 to 3 becomes blocks that hold exactly its elements, in
+// order, with at most 2 * rank - 1 blocks.
+TEST_F(CheckpointSlicesTest, FlatRangesBecomeFewBlocksInElementOrder) {
+  for (const Shape& shape : {Shape{}, Shape{7}, Shape{3, 5}, Shape{2, 3, 4}, Shape{3, 1, 2}}) {
+    const int64_t n = shape_numel(shape);
+    for (int64_t begin = 0; begin <= n; ++begin)
+      for (int64_t end = begin; end <= n; ++end) {
+        const std::vector<TensorBlock> blocks = flat_range_blocks(shape, begin, end);
+        std::vector<int64_t> covered;
+        for (const TensorBlock& b : blocks)
+          for_each_block_run(shape, b, [&](int64_t at, int64_t, int64_t length) {
+            for (int64_t i = 0; i < length; ++i) covered.push_back(at + i);
+          });
+        std::vector<int64_t> expected(static_cast<size_t>(end - begin));
+        std::iota(expected.begin(), expected.end(), begin);
+        EXPECT_EQ(covered, expected) << shape_str(shape) << " [" << begin << ", " << end << ")";
+        EXPECT_LE(blocks.size(), std::max<size_t>(1, 2 * shape.size() - 1)) << shape_str(shape);
+      }
+  }
 }
 
 // A tensor-parallel model of three tensors: rows split, columns split, replicated.
@@ -144,6 +166,83 @@ TEST_F(CheckpointSlicesTest, ShardFilesReadWholeAndAsAnyLayoutsSlices) {
             "model-tp01-of-02.h5");
   EXPECT_EQ(f.attribute("/", "shards"), "2");
   EXPECT_EQ(f.attribute("/", "num_parameters"), "27");
+}
+
+// TP=2 x ZeRO-1 over 2 data ranks: the model in the two shard files, the moments in four files
+// of flat pieces (data rank d of tensor rank t holds block d of t's 15-element flat buffer, which
+// cuts up_proj and down_proj mid-row). Read whole, as a TP rank's blocks and verified.
+TEST_F(CheckpointSlicesTest, ZeroMomentFilesReadWholeAndAsSlices) {
+  std::vector<float> whole(27);
+  std::iota(whole.begin(), whole.end(), 1.0f);
+  const std::vector<ParamInfo> local = local_infos();
+  const ShardedLayout model = sharded_layout(local, 2);
+  const Partition partition = even_partition(15, 2);  // [0, 8) and [8, 15)
+  const ShardedLayout moments = zero_moment_layout(local, 2, partition);
+  ASSERT_EQ(moments.files.size(), 4u);
+  EXPECT_EQ(moments.files[3], "moments-tp01-of-02-dp01-of-02.h5");
+  EXPECT_EQ(moments.tensors[2].pieces.size(), 1u);  // the replicated norm: from tp 0, dp 1
+  for (int t = 0; t < 2; ++t) {
+    CheckpointState shard = shard_state(whole, t, 2);
+    CheckpointState model_only = shard;
+    model_only.exp_avg.clear();
+    model_only.exp_avg_sq.clear();
+    write_shard_file(file(shard_file_name(t, 2)), model_only, model, t);
+    for (int d = 0; d < 2; ++d) {
+      const int index = t * 2 + d;
+      CheckpointState part;
+      for (size_t i = 0; i < local.size(); ++i) {
+        part.tensors.push_back({local[i].name, {}, 0});
+        for (const TensorPiece& piece : moments.tensors[i].pieces)
+          if (piece.shard == index)
+            part.tensors.back() = {local[i].name, piece.stored_shape(),
+                                   local[i].offset + piece.flat_begin - partition.begin(d)};
+      }
+      const auto block = [&](const std::vector<float>& v) {
+        return std::vector<float>(v.begin() + partition.begin(d), v.begin() + partition.end(d));
+      };
+      part.exp_avg = block(shard.exp_avg);
+      part.exp_avg_sq = block(shard.exp_avg_sq);
+      write_shard_file(file(moments.files[index]), part, moments, index);
+    }
+  }
+  write_checkpoint_file(file("model.h5"), shard_state(whole, 0, 2), &model, &moments);
+
+  const std::vector<ParamInfo> whole_infos = whole_model_infos(local, 2);
+  const CheckpointState all = read_checkpoint_file(file("model.h5"), &whole_infos);
+  EXPECT_EQ(all.params, whole);
+  for (size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_EQ(all.exp_avg[i], 0.5f * whole[i]) << i;
+    EXPECT_EQ(all.exp_avg_sq[i], 0.25f * whole[i]) << i;
+  }
+  for (int t = 0; t < 2; ++t) {
+    const std::vector<TensorBlock> blocks = shard_blocks(local, t, 2);
+    const CheckpointState got = read_checkpoint_file(file("model.h5"), &whole_infos, true, &blocks);
+    EXPECT_EQ(got.exp_avg, shard_state(whole, t, 2).exp_avg) << "tensor rank " << t;
+  }
+  const H5File f(file("model.h5"), H5File::Mode::read);
+  EXPECT_EQ(f.attribute("/", "shards"), "6");
+  for (const DatasetCheck& check : verify_checkpoint_file(file("model.h5")))
+    EXPECT_EQ(check.problem, "") << check.dataset;
+
+  // A damaged moments file is named by whichever reader covers the piece's first element.
+  const std::string name = "optimizer/exp_avg/model.layers.0.mlp.down_proj.weight";
+  {
+    const H5File piece(file(moments.files[1]), H5File::Mode::read);
+    const int64_t at = piece.data_offset(name);
+    ASSERT_GT(at, 0);
+    std::fstream io(file(moments.files[1]), std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(at + 1);
+    io.put('\x7f');
+  }
+  try {
+    read_checkpoint_file(file("model.h5"), &whole_infos);
+    ADD_FAILURE() << "a damaged moments file was read";
+  } catch (const CheckpointCorrupt& e) {
+    EXPECT_NE(std::string(e.what()).find(moments.files[1] + ": dataset '" + name +
+                                         "': checksum mismatch"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(CheckpointSlicesTest, DamagedOrMissingShardFileIsReportedByName) {

@@ -42,9 +42,11 @@ class CheckpointCorrupt : public InputError {
 // Writes `state` to a new file at `path` and closes it; RuntimeFailure on any I/O error. With
 // `sharded`, the tensors are virtual datasets over the shard files of that layout
 // (checkpoint/virtual_layout.h), which the ranks write beside it, and `state`'s own tensors are
-// not written here.
+// not written here; the AdamW moments map `sharded_moments` instead when given (ZeRO-1's flat
+// pieces).
 void write_checkpoint_file(const std::string& path, const CheckpointState& state,
-                           const ShardedLayout* sharded = nullptr);
+                           const ShardedLayout* sharded = nullptr,
+                           const ShardedLayout* sharded_moments = nullptr);
 
 // Reads `path`, verifying every checksum it reads. With `expected` (a live model's parameters),
 // the stored tensors must match them by name and shape: the first difference, in model order, is

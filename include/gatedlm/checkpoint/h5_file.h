@@ -19,12 +19,16 @@ enum class H5Type { f32, f64, i32, i64, u64, text, other };
 const char* h5_type_name(H5Type type);
 size_t h5_type_size(H5Type type);  // bytes per element; 1 for text
 
-// One mapping of a virtual dataset: the whole of `dataset` in `file` (a name relative to the
-// virtual dataset's file) fills `block` of it.
+// One mapping of a virtual dataset: `dataset` in `file` (a name relative to the virtual
+// dataset's file) fills `block` of it: the whole dataset (shaped like `block`) when
+// `source_offset` < 0, else elements [source_offset, source_offset + numel(block)) of a 1-D
+// dataset, in row-major order (a flat piece, e.g. a ZeRO-1 shard's). HDF5 keeps no length of
+// such a source: the mappings of one dataset together say how long it is.
 struct H5VirtualSource {
   std::string file;
   std::string dataset;
   TensorBlock block;
+  int64_t source_offset = -1;
 };
 
 struct H5DatasetInfo {

@@ -25,11 +25,17 @@ struct TrainingProgress {
 
 using NamedLoaders = std::vector<std::pair<std::string, const BatchLoader*>>;
 
+// Which AdamW moments a snapshot holds: the whole model's (gathered under ZeRO-1, a collective)
+// or only this rank's ZeRO-1 block [owned_begin, owned_end), for saves where each rank writes its
+// own moments (dist/sharded_checkpoint.h).
+enum class SnapshotMoments { whole, owned };
+
 // Fills `into`, reusing its buffers when they already have the right size (no allocation, no
 // page faults: the copy is the whole cost, which is an async save's stall).
 void snapshot_training(ParameterSet& params, AdamW& optimizer, const TrainingProgress& progress,
                        const NamedLoaders& loaders, const std::string& config_yaml,
-                       const ParallelLayout& layout, CheckpointState& into);
+                       const ParallelLayout& layout, CheckpointState& into,
+                       SnapshotMoments moments = SnapshotMoments::whole);
 
 // Copies parameters, moments and AdamW's step back (the state must match the parameters' layout,
 // as read_checkpoint_file checked). Loaders are restored by the caller, which owns them.

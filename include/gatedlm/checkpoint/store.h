@@ -47,7 +47,8 @@ std::string commit_checkpoint(const std::string& run_dir, const CheckpointState&
 std::string checkpoint_temp_dir(const std::string& run_dir, int64_t step);
 void begin_checkpoint(const std::string& run_dir, int64_t step);
 void write_checkpoint_main(const std::string& temp_dir, const CheckpointState& state,
-                           const ShardedLayout* sharded);
+                           const ShardedLayout* sharded,
+                           const ShardedLayout* sharded_moments = nullptr);
 std::string publish_checkpoint(const std::string& run_dir, int64_t step);
 // Removes a failed save's temporary directory.
 void abandon_checkpoint(const std::string& run_dir, int64_t step);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "gatedlm/core/tensor.h"
 
@@ -25,6 +26,10 @@ bool blocks_overlap(const TensorBlock& a, const TensorBlock& b);
 bool block_contains_point(const TensorBlock& block, const Shape& point);
 // `inner` (in the coordinates `outer` uses) relative to `outer`'s start.
 TensorBlock relative_block(const TensorBlock& outer, const TensorBlock& inner);
+
+// The fewest blocks (at most 2*rank - 1) that cover elements [begin, end) of a row-major tensor
+// of `shape`, in element order: a flat range (a ZeRO-1 shard's part of a tensor) as hyperslabs.
+std::vector<TensorBlock> flat_range_blocks(const Shape& shape, int64_t begin, int64_t end);
 
 // Calls run(tensor_offset, block_offset, length) for each contiguous run of `block` inside a
 // row-major tensor of `shape`: offsets are elements from the tensor's start and from the start

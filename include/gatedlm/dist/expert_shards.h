@@ -2,17 +2,17 @@
 // any EP size (as dist/tensor_shards.h does for tensor parallelism). Rank r of an expert group of
 // size p holds experts [r E/p, (r+1) E/p) of every MoE layer, under their global names
 // (mlp.experts.{e}.*), in the place the whole model declares all E; everything else is
-// replicated. A snapshot is gathered to the whole model before writing and a loaded whole state
-// is cut to this rank's experts, by name.
+// replicated. Each expert rank writes its experts to a file of its own, which model.h5 maps into
+// the whole model (expert_sharded_layout); a loaded whole state is cut to this rank's experts,
+// by name.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "gatedlm/backend/backend.h"
 #include "gatedlm/checkpoint/state.h"
-#include "gatedlm/dist/communicator.h"
+#include "gatedlm/checkpoint/virtual_layout.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {
@@ -30,10 +30,16 @@ std::vector<float> cut_expert_values(const std::vector<float>& whole_values,
                                      const std::vector<ParamInfo>& whole,
                                      const std::vector<ParamInfo>& local);
 
-// Collective over the expert group: `state` (this rank's parameters and moments) becomes the
-// whole model's, on every rank of the group.
-void gather_expert_shards(CheckpointState& state, const std::vector<ParamInfo>& local,
-                          Communicator& expert, Backend& backend, int64_t per_rank);
+// How a checkpoint written by `size` expert-parallel ranks stores the whole model: each routed
+// expert's tensors whole in its rank's file "model-epRR-of-PP.h5", everything else (replicated)
+// in rank 0's; tensors in the whole model's order (checkpoint/virtual_layout.h).
+ShardedLayout expert_sharded_layout(const std::vector<ParamInfo>& local, int size,
+                                    int64_t per_rank);
+
+// Rank `rank`'s `local` tensors as slots of `layout`'s tensors (what write_shard_file takes for
+// file `rank`): each tensor of that file at its local offset, the others empty.
+std::vector<TensorSlot> expert_file_slots(const std::vector<ParamInfo>& local,
+                                          const ShardedLayout& layout, int rank);
 
 // Cuts a whole-model `state` to rank `rank`'s experts (parameters and moments).
 void cut_expert_shard(CheckpointState& state, const std::vector<ParamInfo>& local, int rank,

@@ -9,6 +9,7 @@
 
 #include "gatedlm/checkpoint/virtual_layout.h"
 #include "gatedlm/core/tensor_block.h"
+#include "gatedlm/dist/partition.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {
@@ -29,5 +30,15 @@ std::vector<float> cut_shard_values(const std::vector<float>& whole,
 // How a checkpoint of `size` shards stores the whole model: each split tensor in `size` pieces,
 // shard t's in shard file t; each replicated tensor once, in shard file 0.
 ShardedLayout sharded_layout(const std::vector<ParamInfo>& local, int size);
+
+// "moments-tp00-of-02-dp01-of-04.h5": the AdamW moments data rank `data` of tensor rank `tensor`
+// owns under ZeRO-1.
+std::string moment_file_name(int tensor, int tensors, int data, int datas);
+
+// How ZeRO-1 ranks store the AdamW moments: data rank d of tensor rank t owns block d of
+// `partition` of t's flat buffer (tensors of `local` back to back) and writes it to file
+// t * datas + d, as one flat piece per tensor it overlaps; replicated tensors from t = 0 only.
+ShardedLayout zero_moment_layout(const std::vector<ParamInfo>& local, int tensors,
+                                 const Partition& partition);
 
 }  // namespace gatedlm
