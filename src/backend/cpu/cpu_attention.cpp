@@ -65,7 +65,6 @@ void CpuBackend::attention_forward(float* out, float* lse, const float* q, const
                                    const float* v, const AttentionDims& d) {
   const int64_t T = d.seq_len, D = d.head_dim;
   const int64_t ld_out = d.heads * D;
-  SingleThreadedBlas single;
 #pragma omp parallel
   {
     float* probs = thread_tile(0, kRowBlock * T);
@@ -94,7 +93,6 @@ void CpuBackend::attention_forward(float* out, float* lse, const float* q, const
 void CpuBackend::attention_decode(float* out, const float* q, const float* k, const float* v,
                                   int64_t kv_len, const AttentionDims& d) {
   const int64_t D = d.head_dim, group = d.heads / d.kv_heads;
-  SingleThreadedBlas single;
 #pragma omp parallel
   {
     float* probs = thread_tile(0, kv_len);
@@ -118,7 +116,6 @@ void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float
                                     const float* out, const float* lse, const AttentionDims& d) {
   const int64_t T = d.seq_len, D = d.head_dim, group = d.heads / d.kv_heads;
   const int64_t ld_out = d.heads * D;
-  SingleThreadedBlas single;
 #pragma omp parallel
   {
     float* probs = thread_tile(0, kRowBlock * T);

@@ -39,7 +39,10 @@ class HostBuffer final : public Buffer {
 void set_cpu_threads(int threads) {
   g_threads = std::max(1, threads);
   omp_set_num_threads(g_threads);
-  openblas_set_num_threads(g_threads);
+  // One thread team: OpenMP's. OpenBLAS (Debian's pthread build) would otherwise keep a pool of
+  // its own whose idle threads spin against OpenMP's on the same cores; CpuBackend::gemm splits
+  // large products over the OpenMP threads instead.
+  openblas_set_num_threads(1);
 }
 
 int cpu_threads() { return g_threads; }
@@ -53,11 +56,6 @@ Tensor Backend::zeros(const Shape& shape) {
 }
 
 namespace cpu {
-
-SingleThreadedBlas::SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
-  openblas_set_num_threads(1);
-}
-SingleThreadedBlas::~SingleThreadedBlas() { openblas_set_num_threads(saved_); }
 
 Tensor CpuBackend::empty(const Shape& shape) {
   return Tensor(std::make_shared<HostBuffer>(shape_numel(shape) * sizeof(float)), shape);
@@ -87,10 +85,34 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
                       const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
                       float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m), static_cast<blasint>(n),
-              static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b,
-              static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+  const auto sgemm = [&](int64_t rows, int64_t cols, const float* a_band, const float* b_band,
+                         float* c_band) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(rows),
+                static_cast<blasint>(cols), static_cast<blasint>(k), alpha, a_band,
+                static_cast<blasint>(lda), b_band, static_cast<blasint>(ldb), beta, c_band,
+                static_cast<blasint>(ldc));
+  };
+  // Small products, and calls from inside a parallel region (attention's per-head GEMMs), run on
+  // this thread. Otherwise each OpenMP thread multiplies a band of C: rows when C is tall, columns
+  // when it is wide. Each element's k-sum is OpenBLAS's either way, so the split changes no bits.
+  constexpr double kSplitFlops = 1 << 22;
+  const int threads = omp_in_parallel() ? 1 : g_threads;
+  if (threads == 1 || 2.0 * m * n * k < kSplitFlops) return sgemm(m, n, a, b, c);
+  const bool by_rows = m >= n;
+  const int64_t extent = by_rows ? m : n;
+  const int bands = static_cast<int>(std::min<int64_t>(threads, (extent + 15) / 16));
+#pragma omp parallel for num_threads(bands) schedule(static, 1)
+  for (int band = 0; band < bands; ++band) {
+    // Band edges on multiples of 16 (OpenBLAS's register blocking), the rest to the last band.
+    const int64_t begin = extent * band / bands / 16 * 16;
+    const int64_t end = band + 1 == bands ? extent : extent * (band + 1) / bands / 16 * 16;
+    if (end <= begin) continue;
+    if (by_rows)
+      sgemm(end - begin, n, a + (trans_a ? begin : begin * lda), b, c + begin * ldc);
+    else
+      sgemm(m, end - begin, a, b + (trans_b ? begin * ldb : begin), c + begin);
+  }
 }
 
 void CpuBackend::add_inplace(float* y, const float* x, int64_t n) {

@@ -131,14 +131,4 @@ void chunked_row_reduce(float* out, int64_t rows, int64_t dim, PartialFn partial
   for (int64_t i = 0; i < dim; ++i) out[i] += static_cast<float>(partials[i]);
 }
 
-// Runs OpenBLAS single-threaded for the lifetime of the guard (inside OpenMP regions).
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas();
-  ~SingleThreadedBlas();
-
- private:
-  int saved_;
-};
-
 }  // namespace gatedlm::cpu
