@@ -14,7 +14,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 GATEDLM="${GATEDLM:-$repo/build/gatedlm}"
 REDUCED="${REDUCED:-0}"
-OUT="${OUT:-$repo/runs/lr-stability$([ "$REDUCED" = 1 ] && echo -reduced)}"
+OUT="${OUT:-$repo/runs/lr-stability$([ "$REDUCED" = 1 ] && echo -reduced || true)}"
 PARALLEL="${PARALLEL:-2}" THREADS="${THREADS:-2}"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
