@@ -1,7 +1,7 @@
 // Token-shard reading (llm.c format): the input is the file. The first header word selects
 // nothing special; a vocabulary limit is applied too, so the "token >= vocab" path runs.
-// New on-disk data formats (e.g. an MMIDIDX index) get a reader call here, or a harness of
-// their own beside this one (tests/fuzz/CMakeLists.txt builds every fuzz_*.cpp).
+// Megatron's MMIDIDX pairs have their own harness (fuzz_megatron_index.cpp); a new format gets
+// one too (tests/fuzz/CMakeLists.txt builds every fuzz_*.cpp).
 #include "fuzz_support.h"
 #include "gatedlm/data/shard.h"
 
