@@ -157,22 +157,30 @@ std::vector<TensorSlot> stored_tensors(const H5File& f, const std::vector<ParamI
   return slots;
 }
 
-// Reads `block` of each tensor (verified, checkpoint/virtual_layout.h) into `out`, packed at
-// the slots' offsets.
-void read_tensors(const H5File& f, const std::string& prefix, const std::vector<TensorSlot>& slots,
-                  const std::vector<TensorBlock>& blocks, std::vector<float>& out) {
+// Blocks of one tensor to read, packed in order.
+struct TensorRead {
+  std::string name;
+  std::vector<TensorBlock> blocks;
+};
+
+// Reads every request's blocks (verified, checkpoint/virtual_layout.h) into `out`, back to back.
+void read_tensors(const H5File& f, const std::string& prefix, const std::vector<TensorRead>& reads,
+                  std::vector<float>& out) {
   int64_t total = 0;
-  for (const TensorSlot& s : slots) total += shape_numel(s.shape);
+  for (const TensorRead& r : reads)
+    for (const TensorBlock& b : r.blocks) total += shape_numel(b.count);
   out.assign(static_cast<size_t>(total), 0.0f);
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const std::string name = prefix + slots[i].name;
+  auto at = out.begin();
+  for (const TensorRead& r : reads) {
+    if (r.blocks.empty()) continue;
+    const std::string name = prefix + r.name;
     if (!f.has(name)) throw CheckpointCorrupt(f.path() + ": dataset '" + name + "' is missing");
-    const Shape shape = f.shape_of(name), model_shape = f.shape_of(kModel + slots[i].name);
+    const Shape shape = f.shape_of(name), model_shape = f.shape_of(kModel + r.name);
     if (shape != model_shape)
       throw CheckpointCorrupt(f.path() + ": dataset '" + name + "' has shape " + shape_str(shape) +
-                              ", model/" + slots[i].name + " has " + shape_str(model_shape));
-    const std::vector<float> data = read_verified_block(f, name, blocks[i]);
-    std::copy(data.begin(), data.end(), out.begin() + slots[i].offset);
+                              ", model/" + r.name + " has " + shape_str(model_shape));
+    const std::vector<float> data = read_verified_blocks(f, name, r.blocks);
+    at = std::copy(data.begin(), data.end(), at);
   }
 }
 
@@ -265,26 +273,33 @@ void write_checkpoint_file(const std::string& path, const CheckpointState& s,
 
 CheckpointState read_checkpoint_file(const std::string& path,
                                      const std::vector<ParamInfo>* expected, bool with_optimizer,
-                                     const std::vector<TensorBlock>* blocks) {
+                                     const CheckpointSlices* slices) {
   auto f = as_corrupt([&] { return std::make_unique<H5File>(path, H5File::Mode::read); });
   check_format(*f);
   CheckpointState s;
   s.tensors = stored_tensors(*f, expected);
-  std::vector<TensorBlock> wanted;
-  for (const TensorSlot& t : s.tensors) wanted.push_back(whole_block(t.shape));
-  if (blocks) {
-    if (blocks->size() != s.tensors.size())
-      throw std::logic_error("read_checkpoint_file: one block per tensor expected");
-    wanted = *blocks;
-    int64_t offset = 0;  // the state holds just the blocks, packed
-    for (size_t i = 0; i < wanted.size(); ++i) {
-      s.tensors[i].shape = wanted[i].count;
-      s.tensors[i].offset = offset;
-      offset += shape_numel(wanted[i].count);
+  std::vector<TensorRead> param_reads, moment_reads;
+  if (!slices) {
+    for (const TensorSlot& t : s.tensors) param_reads.push_back({t.name, {whole_block(t.shape)}});
+  } else {
+    const size_t n = s.tensors.size();
+    if (slices->params.size() != n || (!slices->moments.empty() && slices->moments.size() != n))
+      throw std::logic_error("read_checkpoint_file: one slice per tensor expected");
+    std::vector<TensorSlot> held;  // the state holds just the blocks, packed
+    int64_t offset = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (!slices->moments.empty()) moment_reads.push_back({s.tensors[i].name, slices->moments[i]});
+      const std::optional<TensorBlock>& block = slices->params[i];
+      if (!block) continue;
+      held.push_back({s.tensors[i].name, block->count, offset});
+      offset += shape_numel(block->count);
+      param_reads.push_back({s.tensors[i].name, {*block}});
     }
+    s.tensors = std::move(held);
   }
+  if (moment_reads.empty()) moment_reads = param_reads;
   as_corrupt([&] {
-    read_tensors(*f, kModel, s.tensors, wanted, s.params);
+    read_tensors(*f, kModel, param_reads, s.params);
     s.config_yaml = get_text(*f, "config_yaml");
     s.step = get_scalar<int64_t>(*f, "train/step");
     s.tokens_seen = get_scalar<int64_t>(*f, "train/tokens_seen");
@@ -300,8 +315,8 @@ CheckpointState read_checkpoint_file(const std::string& path,
           std::pair{"expert_parallel", &s.layout.expert}, std::pair{"zero", &s.layout.zero}})
       if (f->has_attribute("/", key)) *field = std::stoll(f->attribute("/", key));
     if (!with_optimizer) return 0;
-    read_tensors(*f, kExpAvg, s.tensors, wanted, s.exp_avg);
-    read_tensors(*f, kExpAvgSq, s.tensors, wanted, s.exp_avg_sq);
+    read_tensors(*f, kExpAvg, moment_reads, s.exp_avg);
+    read_tensors(*f, kExpAvgSq, moment_reads, s.exp_avg_sq);
     s.optimizer_step = get_scalar<int64_t>(*f, "optimizer/step");
     s.schedule_total_steps = get_scalar<int64_t>(*f, "scheduler/total_steps");
     s.last_lr = get_scalar<double>(*f, "scheduler/last_lr");

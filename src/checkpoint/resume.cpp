@@ -14,16 +14,16 @@ namespace fs = std::filesystem;
 namespace {
 
 ResumePoint read_point(const std::string& dir, const std::vector<ParamInfo>& expected,
-                       const std::vector<TensorBlock>* blocks) {
+                       const CheckpointSlices* slices) {
   return {dir, read_checkpoint_file((fs::path(dir) / kCheckpointFile).string(), &expected, true,
-                                    blocks)};
+                                    slices)};
 }
 
 }  // namespace
 
 std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
                                              const std::vector<ParamInfo>& expected,
-                                             const std::vector<TensorBlock>* blocks,
+                                             const CheckpointSlices* slices,
                                              const std::vector<std::string>& rejected) {
   const std::vector<CheckpointEntry> complete = list_complete_checkpoints(run_dir);
   const std::string latest = read_latest(run_dir);
@@ -49,7 +49,7 @@ std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
       continue;
     }
     try {
-      ResumePoint point = read_point(dir, expected, blocks);
+      ResumePoint point = read_point(dir, expected, slices);
       if (!first_problem.empty())
         spdlog::warn("resuming from {} instead, the newest checkpoint that verifies", dir);
       return point;
@@ -65,8 +65,8 @@ std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
 }
 
 ResumePoint load_resume_point(const std::string& path, const std::vector<ParamInfo>& expected,
-                              const std::vector<TensorBlock>* blocks) {
-  return read_point(resolve_checkpoint(path), expected, blocks);
+                              const CheckpointSlices* slices) {
+  return read_point(resolve_checkpoint(path), expected, slices);
 }
 
 }  // namespace gatedlm

@@ -1,5 +1,7 @@
 #include "gatedlm/checkpoint/snapshot.h"
 
+#include <stdexcept>
+
 #include "gatedlm/core/error.h"
 
 namespace gatedlm {
@@ -39,15 +41,31 @@ void snapshot_training(ParameterSet& params, AdamW& optimizer, const TrainingPro
   s.layout = layout;
 }
 
-void restore_training(const CheckpointState& state, ParameterSet& params, AdamW& optimizer) {
+void restore_training(const CheckpointState& state, ParameterSet& params, AdamW& optimizer,
+                      SnapshotMoments moments) {
   const int64_t n = params.numel();
-  if (state.numel() != n || static_cast<int64_t>(state.exp_avg.size()) != n ||
-      static_cast<int64_t>(state.exp_avg_sq.size()) != n)
-    throw InputError("checkpoint holds " + std::to_string(state.numel()) +
-                     " parameters (with moments), the model has " + std::to_string(n));
+  const int64_t held =
+      moments == SnapshotMoments::owned ? optimizer.owned_end() - optimizer.owned_begin() : n;
+  if (state.numel() != n || static_cast<int64_t>(state.exp_avg.size()) != held ||
+      static_cast<int64_t>(state.exp_avg_sq.size()) != held)
+    throw InputError("checkpoint holds " + std::to_string(state.numel()) + " parameters and " +
+                     std::to_string(state.exp_avg.size()) + " moments, the model has " +
+                     std::to_string(n) + " parameters and this rank " + std::to_string(held) +
+                     " moments");
+  const std::vector<ParamInfo>& infos = params.infos();
+  for (size_t i = 0; i < infos.size(); ++i)
+    if (i >= state.tensors.size() || state.tensors[i].name != infos[i].name ||
+        state.tensors[i].shape != infos[i].shape || state.tensors[i].offset != infos[i].offset)
+      throw std::logic_error("restore_training: the state's tensor " + std::to_string(i) +
+                             " is not the parameter " + infos[i].name);
   Backend& be = params.backend();
   be.from_host(params.params().data(), state.params.data(), n);
-  optimizer.moments_from_host(state.exp_avg.data(), state.exp_avg_sq.data());
+  if (moments == SnapshotMoments::owned) {
+    be.from_host(optimizer.first_moment().data(), state.exp_avg.data(), held);
+    be.from_host(optimizer.second_moment().data(), state.exp_avg_sq.data(), held);
+  } else {
+    optimizer.moments_from_host(state.exp_avg.data(), state.exp_avg_sq.data());
+  }
   optimizer.set_steps_taken(state.optimizer_step);
 }
 

@@ -31,24 +31,24 @@ std::string shard_file_name(int shard, int shards) {
   return fmt::format("model-tp{:02d}-of-{:02d}.h5", shard, shards);
 }
 
-void write_shard_file(const std::string& path, const CheckpointState& state,
-                      const ShardedLayout& layout, int shard) {
+void write_shard_file(const std::string& path, int64_t step, const std::vector<TensorSlot>& slots,
+                      const ShardValues& values, const ShardedLayout& layout, int shard) {
   H5File f(path, H5File::Mode::truncate);
   for (size_t i = 0; i < layout.tensors.size(); ++i) {
     const ShardedTensor& tensor = layout.tensors[i];
     const TensorPiece* piece = piece_of(tensor, shard);
     if (!piece) continue;  // stored by another shard (replicated tensors by shard 0)
-    const TensorSlot& slot = state.tensors.at(i);
+    const TensorSlot& slot = slots.at(i);
     if (slot.name != tensor.name || slot.shape != piece->stored_shape())
       throw std::logic_error("shard file: " + slot.name + " " + shape_str(slot.shape) +
                              " is not piece " + tensor.name + " " +
                              shape_str(piece->stored_shape()));
-    for (const auto& [prefix, values] :
-         {std::pair{kModelPrefix, &state.params}, std::pair{kExpAvgPrefix, &state.exp_avg},
-          std::pair{kExpAvgSqPrefix, &state.exp_avg_sq}}) {
-      if (values->empty()) continue;  // moments only, or a model without optimizer state
+    for (const auto& [prefix, buffer] :
+         {std::pair{kModelPrefix, values.params}, std::pair{kExpAvgPrefix, values.exp_avg},
+          std::pair{kExpAvgSqPrefix, values.exp_avg_sq}}) {
+      if (!buffer) continue;
       const std::string name = prefix + tensor.name;
-      const float* data = values->data() + slot.offset;
+      const float* data = buffer + slot.offset;
       f.write_floats(name, slot.shape, data);
       write_checksum(f, name, data, static_cast<size_t>(shape_numel(slot.shape)) * sizeof(float));
     }
@@ -56,7 +56,7 @@ void write_shard_file(const std::string& path, const CheckpointState& state,
   f.set_attribute("/", "format", std::string(kCheckpointFormat) + "-shard");
   f.set_attribute("/", "shard", int64_t{shard});
   f.set_attribute("/", "shards", static_cast<int64_t>(layout.files.size()));
-  f.set_attribute("/", "step", state.step);
+  f.set_attribute("/", "step", step);
   f.close();
 }
 
@@ -70,9 +70,7 @@ void write_virtual_tensors(H5File& file, const std::string& prefix, const Sharde
         continue;
       }
       int64_t at = 0;
-      for (TensorBlock part :
-           flat_range_blocks(piece.block.count, piece.flat_begin, piece.flat_end)) {
-        for (size_t d = 0; d < part.start.size(); ++d) part.start[d] += piece.block.start[d];
+      for (TensorBlock part : flat_range_blocks(piece.block, piece.flat_begin, piece.flat_end)) {
         const int64_t length = shape_numel(part.count);
         sources.push_back({source_file, prefix + tensor.name, std::move(part), at});
         at += length;
@@ -132,8 +130,8 @@ std::vector<StoredPiece> stored_pieces(const H5File& file, const std::string& na
 
 }  // namespace
 
-std::vector<float> read_verified_block(const H5File& file, const std::string& name,
-                                       const TensorBlock& block) {
+std::vector<float> read_verified_blocks(const H5File& file, const std::string& name,
+                                        const std::vector<TensorBlock>& blocks) {
   const H5DatasetInfo info = file.info(name);
   if (info.type != H5Type::f32)
     throw CheckpointCorrupt(file.path() + ": dataset '" + name + "' is " + h5_type_name(info.type) +
@@ -141,32 +139,50 @@ std::vector<float> read_verified_block(const H5File& file, const std::string& na
   std::vector<H5VirtualSource> sources = file.virtual_sources(name);
   const bool is_virtual = !sources.empty();
   if (!is_virtual) sources.push_back({"", name, whole_block(info.shape)});
+  const auto overlaps_a_block = [&](const TensorBlock& b) {
+    return std::any_of(blocks.begin(), blocks.end(),
+                       [&](const TensorBlock& block) { return blocks_overlap(block, b); });
+  };
   // A virtual dataset reads a missing source file as zeros, so every one it needs must exist.
   for (const H5VirtualSource& s : sources)
-    if (is_virtual && blocks_overlap(block, s.block) && !fs::exists(source_path(file, s.file)))
+    if (is_virtual && overlaps_a_block(s.block) && !fs::exists(source_path(file, s.file)))
       throw CheckpointCorrupt(file.path() + ": dataset '" + name + "' maps shard file " +
                               source_path(file, s.file) + ", which is missing");
-  const std::vector<float> data = file.read_floats_block(name, block);
+  std::vector<float> data;
+  std::vector<int64_t> block_begin;  // where each block starts in `data`
+  for (const TensorBlock& block : blocks) {
+    block_begin.push_back(static_cast<int64_t>(data.size()));
+    const std::vector<float> part = file.read_floats_block(name, block);
+    data.insert(data.end(), part.begin(), part.end());
+  }
+  // The requested block that holds all of `b`, or -1.
+  const auto holder = [&](const TensorBlock& b) {
+    for (size_t i = 0; i < blocks.size(); ++i)
+      if (block_contains(blocks[i], b)) return static_cast<int>(i);
+    return -1;
+  };
   for (const StoredPiece& stored : stored_pieces(file, name, sources)) {
-    if (!block_contains_point(block, stored.first_element())) continue;  // another reader's
+    if (std::none_of(blocks.begin(), blocks.end(), [&](const TensorBlock& block) {
+          return block_contains_point(block, stored.first_element());
+        }))
+      continue;  // another reader's
     std::unique_ptr<H5File> opened;
     if (is_virtual)
       opened = std::make_unique<H5File>(source_path(file, stored.file), H5File::Mode::read);
     const H5File& source = opened ? *opened : file;
-    const bool inside =
-        std::all_of(stored.parts.begin(), stored.parts.end(),
-                    [&](const auto& part) { return block_contains(block, part.block); });
+    const bool inside = std::all_of(stored.parts.begin(), stored.parts.end(),
+                                    [&](const auto& part) { return holder(part.block) >= 0; });
     std::string problem;
-    if (stored.parts.size() == 1 && block == stored.parts.front().block &&
-        stored.parts.front().source_offset < 0) {
-      problem = checksum_problem(source, stored.dataset, data.data(), data.size() * sizeof(float));
-    } else if (inside) {  // the stored bytes, gathered from the block
+    if (inside) {  // the stored bytes, gathered from the blocks
       std::vector<float> piece(static_cast<size_t>(shape_numel(stored.stored_shape())));
       for (const H5VirtualSource& part : stored.parts) {
+        const int at = holder(part.block);
+        const TensorBlock& block = blocks[static_cast<size_t>(at)];
+        const float* from = data.data() + block_begin[static_cast<size_t>(at)];
         const int64_t base = std::max<int64_t>(part.source_offset, 0);
         for_each_block_run(block.count, relative_block(block, part.block),
                            [&](int64_t at_block, int64_t at_part, int64_t length) {
-                             std::copy(data.data() + at_block, data.data() + at_block + length,
+                             std::copy(from + at_block, from + at_block + length,
                                        piece.data() + base + at_part);
                            });
       }

@@ -68,4 +68,11 @@ std::vector<TensorBlock> flat_range_blocks(const Shape& shape, int64_t begin, in
   return blocks;
 }
 
+std::vector<TensorBlock> flat_range_blocks(const TensorBlock& block, int64_t begin, int64_t end) {
+  std::vector<TensorBlock> blocks = flat_range_blocks(block.count, begin, end);
+  for (TensorBlock& b : blocks)
+    for (size_t d = 0; d < b.start.size(); ++d) b.start[d] += block.start[d];
+  return blocks;
+}
+
 }  // namespace gatedlm

@@ -80,12 +80,12 @@ std::vector<float> cut_expert_values(const std::vector<float>& whole_values,
   return cut;
 }
 
-ShardedLayout expert_sharded_layout(const std::vector<ParamInfo>& local, int size,
+ShardedLayout expert_sharded_layout(const std::vector<ParamInfo>& local, int rank, int size,
                                     int64_t per_rank) {
   ShardedLayout layout;
   for (int r = 0; r < size; ++r)
     layout.files.push_back(fmt::format("model-ep{:02d}-of-{:02d}.h5", r, size));
-  for (const ParamInfo& p : whole_expert_infos(local, 0, size, per_rank)) {
+  for (const ParamInfo& p : whole_expert_infos(local, rank, size, per_rank)) {
     const int64_t expert = routed_expert_index(p.name);
     const int owner = expert < 0 ? 0 : static_cast<int>(expert / per_rank);
     layout.tensors.push_back({p.name, p.shape, {{owner, whole_block(p.shape)}}});
@@ -105,14 +105,16 @@ std::vector<TensorSlot> expert_file_slots(const std::vector<ParamInfo>& local,
   return slots;
 }
 
-void cut_expert_shard(CheckpointState& state, const std::vector<ParamInfo>& local, int rank,
-                      int size, int64_t per_rank) {
-  if (size == 1) return;
-  const std::vector<ParamInfo> whole = whole_expert_infos(local, rank, size, per_rank);
-  for (std::vector<float>* buffer : {&state.params, &state.exp_avg, &state.exp_avg_sq})
-    *buffer = cut_expert_values(*buffer, whole, local);
-  state.tensors.clear();
-  for (const ParamInfo& p : local) state.tensors.push_back({p.name, p.shape, p.offset});
+CheckpointSlices expert_slices(const std::vector<ParamInfo>& whole, int rank, int64_t per_rank) {
+  CheckpointSlices slices;
+  for (const ParamInfo& p : whole) {
+    const int64_t expert = routed_expert_index(p.name);
+    if (expert < 0 || expert / per_rank == rank)
+      slices.params.emplace_back(whole_block(p.shape));
+    else
+      slices.params.emplace_back(std::nullopt);
+  }
+  return slices;
 }
 
 }  // namespace gatedlm

@@ -9,20 +9,20 @@ namespace gatedlm {
 std::optional<ResumePoint> agree_on_resume_point(Communicator& world, const std::string& run_dir,
                                                  const std::string& explicit_path,
                                                  const std::vector<ParamInfo>& expected,
-                                                 const std::vector<TensorBlock>& blocks) {
+                                                 const CheckpointSlices& slices) {
   std::vector<std::string> rejected;  // damaged in the blocks of a rank other than 0
   for (;;) {
     std::optional<ResumePoint> point;
     if (world.rank() == 0)
       point = explicit_path.empty()
-                  ? find_resume_point(run_dir, expected, &blocks, rejected)
-                  : std::optional(load_resume_point(explicit_path, expected, &blocks));
+                  ? find_resume_point(run_dir, expected, &slices, rejected)
+                  : std::optional(load_resume_point(explicit_path, expected, &slices));
     std::string dir = point ? point->dir : "";
     broadcast_string(world, dir, 0);
     double damaged = 0.0;
     if (world.rank() != 0 && !dir.empty()) {
       try {
-        point = load_resume_point(dir, expected, &blocks);
+        point = load_resume_point(dir, expected, &slices);
       } catch (const CheckpointCorrupt& e) {
         if (!explicit_path.empty()) throw;
         spdlog::warn("checkpoint {} is damaged ({}); trying an older one", dir, e.what());

@@ -28,61 +28,9 @@ bool succeeded_everywhere(Communicator& world, std::string& failure, Body body) 
   return failed == 0.0;
 }
 
-// Writes file `file` of the ZeRO-1 moments layout: this rank's block of the moments (in
-// `shard`, starting at element `begin` of the shard's flat buffer), one flat piece per tensor.
-void write_moment_file(const std::string& path, CheckpointState& shard,
-                       const std::vector<ParamInfo>& local, const ShardedLayout& moments, int file,
-                       int64_t begin) {
-  CheckpointState part;
-  part.step = shard.step;
-  for (size_t i = 0; i < moments.tensors.size(); ++i) {
-    TensorSlot slot{local[i].name, {}, 0};
-    for (const TensorPiece& piece : moments.tensors[i].pieces)
-      if (piece.shard == file)
-        slot = {local[i].name, piece.stored_shape(), local[i].offset + piece.flat_begin - begin};
-    part.tensors.push_back(std::move(slot));
-  }
-  std::swap(part.exp_avg, shard.exp_avg);  // borrowed, returned below even on failure
-  std::swap(part.exp_avg_sq, shard.exp_avg_sq);
-  try {
-    write_shard_file(path, part, moments, file);
-  } catch (...) {
-    std::swap(part.exp_avg, shard.exp_avg);
-    std::swap(part.exp_avg_sq, shard.exp_avg_sq);
-    throw;
-  }
-  std::swap(part.exp_avg, shard.exp_avg);
-  std::swap(part.exp_avg_sq, shard.exp_avg_sq);
-}
-
-// Writes this rank's model shard file, file `file` of `layout` whose tensors `slots` places in
-// `shard`'s buffers: parameters, and the moments unless `zero` ranks store them in their own
-// files.
-void write_model_file(const std::string& path, CheckpointState& shard, const ShardedLayout& layout,
-                      int file, std::vector<TensorSlot> slots, bool zero) {
-  CheckpointState part;
-  part.step = shard.step;
-  part.tensors = std::move(slots);
-  // Borrowed, and returned below even on failure.
-  const auto lend = [&] {
-    std::swap(part.params, shard.params);
-    if (zero) return;
-    std::swap(part.exp_avg, shard.exp_avg);
-    std::swap(part.exp_avg_sq, shard.exp_avg_sq);
-  };
-  lend();
-  try {
-    write_shard_file(path, part, layout, file);
-  } catch (...) {
-    lend();
-    throw;
-  }
-  lend();
-}
-
 }  // namespace
 
-std::string save_sharded_checkpoint(const std::string& run_dir, CheckpointState& shard,
+std::string save_sharded_checkpoint(const std::string& run_dir, const CheckpointState& shard,
                                     const std::vector<ParamInfo>& local, ProcessGroups& groups,
                                     const RetentionPolicy& retention, const Partition* zero,
                                     int64_t experts_per_rank) {
@@ -92,9 +40,10 @@ std::string save_sharded_checkpoint(const std::string& run_dir, CheckpointState&
   // Model files: one per tensor-parallel rank, or per expert-parallel rank (never both: MoE with
   // tensor parallelism is refused), written by the first replica of each.
   const bool experts = groups.expert().size() > 1;
-  const ShardedLayout layout =
-      experts ? expert_sharded_layout(local, groups.expert().size(), experts_per_rank)
-              : sharded_layout(local, groups.tensor().size());
+  const ShardedLayout layout = experts
+                                   ? expert_sharded_layout(local, groups.expert().rank(),
+                                                           groups.expert().size(), experts_per_rank)
+                                   : sharded_layout(local, groups.tensor().size());
   const int model_file = experts ? groups.expert().rank() : tensor_rank;
   const bool root = world.rank() == 0,
              writes = (experts ? groups.expert_data().rank() : data_rank) == 0;
@@ -111,14 +60,17 @@ std::string save_sharded_checkpoint(const std::string& run_dir, CheckpointState&
       if (zero) {
         const int file = tensor_rank * groups.data().size() + data_rank;
         const std::string path = (temp_dir / moments->files[file]).string();
-        write_moment_file(path, shard, local, *moments, file, zero->begin(data_rank));
+        write_shard_file(path, step, zero_file_slots(local, *moments, file, zero->begin(data_rank)),
+                         {nullptr, shard.exp_avg.data(), shard.exp_avg_sq.data()}, *moments, file);
         fsync_path(path);
       }
       if (!writes) return;
       const std::string path = (temp_dir / layout.files[model_file]).string();
-      write_model_file(path, shard, layout, model_file,
+      ShardValues values{shard.params.data(), shard.exp_avg.data(), shard.exp_avg_sq.data()};
+      if (zero) values.exp_avg = values.exp_avg_sq = nullptr;  // in the moments files instead
+      write_shard_file(path, step,
                        experts ? expert_file_slots(local, layout, model_file) : shard.tensors,
-                       zero != nullptr);
+                       values, layout, model_file);
       fsync_path(path);
       if (root)
         write_checkpoint_main(temp_dir.string(), shard, &layout, zero ? &*moments : nullptr);

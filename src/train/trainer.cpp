@@ -119,29 +119,27 @@ TrainSummary Trainer::run() {
 
   // Resume before touching the run directory's files, so a bad checkpoint changes nothing.
   TrainSummary summary;
-  // Checkpoints hold whole tensors. Under tensor parallelism each rank reads just its shard's
-  // blocks of them (dist/tensor_shards.h); under expert parallelism every rank reads all experts
-  // and keeps its own (dist/expert_shards.h).
+  // Checkpoints hold whole tensors. Each rank reads just its part of them: its tensor-parallel
+  // shard's blocks, its ZeRO-1 block of the moments (dist/tensor_shards.h), or the replicated
+  // tensors and its own experts (dist/expert_shards.h).
   const std::vector<ParamInfo> whole_infos = whole_expert_infos(
       whole_model_infos(model.params().infos(), tp.size()), ep.rank(), ep.size(), experts_per_rank);
-  std::vector<TensorBlock> shard;
-  if (ep.size() > 1)
-    for (const ParamInfo& p : whole_infos) shard.push_back(whole_block(p.shape));
-  else
-    shard = shard_blocks(model.params().infos(), tp.rank(), tp.size());
-  auto cut_experts = [&](CheckpointState& state) {
-    cut_expert_shard(state, model.params().infos(), ep.rank(), ep.size(), experts_per_rank);
-  };
+  const SnapshotMoments held_moments =
+      optimizer.sharded() ? SnapshotMoments::owned : SnapshotMoments::whole;
+  const CheckpointSlices slices =
+      ep.size() > 1 ? expert_slices(whole_infos, ep.rank(), experts_per_rank)
+                    : tensor_slices(model.params().infos(), tp.rank(), tp.size(),
+                                    optimizer.sharded() ? &optimizer.partition() : nullptr,
+                                    groups.data().rank());
   std::optional<ResumePoint> resume =
-      agree_on_resume_point(groups.world(), run_dir_, resume_path_, whole_infos, shard);
-  if (resume) cut_experts(resume->state);
+      agree_on_resume_point(groups.world(), run_dir_, resume_path_, whole_infos, slices);
   int64_t start_step = 0, tokens = 0;
   double elapsed_before = 0.0;
   if (resume) {
     for (const std::string& change : apply_resume_changes(resume->state, config_))
       spdlog::info("resuming with {}", change);
     const CheckpointState& state = resume->state;
-    restore_training(state, model.params(), optimizer);
+    restore_training(state, model.params(), optimizer, held_moments);
     restore_loaders(*resume, *train_loader, val_loader.get());
     start_step = state.step;
     tokens = state.tokens_seen;
@@ -371,9 +369,8 @@ TrainSummary Trainer::run() {
     if (check.verdict == StepVerdict::rollback) {
       writer.wait();
       if (std::optional<ResumePoint> point =
-              agree_on_resume_point(groups.world(), run_dir_, "", whole_infos, shard)) {
-        cut_experts(point->state);
-        restore_training(point->state, model.params(), optimizer);
+              agree_on_resume_point(groups.world(), run_dir_, "", whole_infos, slices)) {
+        restore_training(point->state, model.params(), optimizer, held_moments);
         restore_loaders(*point, *train_loader, val_loader.get());
         tokens = point->state.tokens_seen;
         stability.rolled_back(point->state.step, step + 1);

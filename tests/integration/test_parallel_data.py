@@ -4,7 +4,8 @@
 - ZeRO-1 equals plain DP bit for bit on two ranks (a sum of two numbers has one rounding);
 - the gradient all-reduce overlapped with backward (small buckets) equals it after backward,
   bit for bit;
-- checkpoints reshard: written at DP=2 with ZeRO-1, resumed at DP=1 (and the reverse), the
+- a ZeRO-1 checkpoint resumes at the same layout bit for bit (each rank reading its own block of
+  the moments), and reshards: written at DP=2 with ZeRO-1, resumed at DP=1 (and the reverse), the
   next steps' losses match the uninterrupted run, optimizer state included;
 - only rank 0 writes (one metrics line per step) and the per-step byte count is the ring model's;
 - a bad layout is exit 2 with one line naming parallel.tensor."""
@@ -82,8 +83,17 @@ def main():
     verify(final("zero"))
     print(f"PASS ZeRO-1 ranks write their own moments files ({split} spans both); verify passes")
 
-    # Resharding: ZeRO-1 DP=2's step-2 checkpoint resumed by one process, and the reverse.
+    # The same layout: each ZeRO-1 rank reads back just its block of the moments, and the run
+    # continues bit for bit.
     half = checkpoint_dir(run("zero"), 2)
+    mpi_train(2, run("zero_again"), data, STEPS, parallel__zero=1, extra=["--resume", half])
+    assert_close_losses(run("zero_again"), run("zero"), 0.0, steps=[3, 4])
+    for group in ("model", "optimizer"):
+        diff, _ = max_tensor_difference(final("zero_again"), final("zero"), group)
+        assert diff == 0.0, f"ZeRO-1 DP=2 resumed at DP=2 {group}: max |diff| {diff}"
+    print("PASS ZeRO-1 DP=2 resumes at DP=2 from its own moments blocks, bit for bit")
+
+    # Resharding: ZeRO-1 DP=2's step-2 checkpoint resumed by one process, and the reverse.
     mpi_train(0, run("to_dp1"), data, STEPS, train__grad_accum_steps=2, extra=["--resume", half])
     assert_close_losses(run("to_dp1"), run("dp1"), 1e-6, steps=[3, 4])
     diff, scale = max_tensor_difference(final("to_dp1"), final("dp1"), "optimizer")

@@ -9,8 +9,9 @@ of every MoE layer), each case against a single-process oracle of the same globa
   EP=2 vs one process at grad_accum 2 (the capacity is per micro-batch of 2 sequences on both);
 - EP=2 equals plain DP=2 bit for bit (same sums in the same order: the expert owner adds the two
   ranks' blocks one after the other, as the all-reduce adds the two ranks' gradients);
-- checkpoints hold every expert: EP=2's step-2 checkpoint resumes on one process and the
-  single process's resumes at EP=2, the next losses matching the uninterrupted runs;
+- checkpoints hold every expert: EP=2's step-2 checkpoint resumes at EP=2 bit for bit (each rank
+  reading its own experts), on one process, and the single process's resumes at EP=2, the next
+  losses matching the uninterrupted runs;
 - comm_bytes_per_step at step 1 is exactly the scaling model's (scripts/
   parallel_scaling_model.py, moe-tiny) given the rows exchanged, which the logged routing gives;
 - bad layouts are exit 2 with one line naming parallel.expert.
@@ -150,6 +151,17 @@ def main():
     assert all(d > 0 for d in dropped), f"capacity 1.0 dropped nothing: {dropped}"
     assert_equivalent("capacity 1.0 + G1 + shared expert EP=2 vs one process at grad_accum 2",
                       run("ep_cap"), run("ref_cap"))
+
+    # The same layout: each expert rank reads back the replicated tensors and its own experts
+    # only, and the run continues bit for bit.
+    mpi_train(2, run("ep_again"), data, STEPS, **ep2, **DROPLESS, **COMMON,
+              extra=["--resume", checkpoint_dir(run("ep"), 2)])
+    assert_close_losses(run("ep_again"), run("ep"), 0.0, steps=[3, 4])
+    for group in ("model", "optimizer"):
+        diff, _ = max_tensor_difference(checkpoint_dir(run("ep_again"), STEPS),
+                                        checkpoint_dir(run("ep"), STEPS), group)
+        assert diff == 0.0, f"EP=2 resumed at EP=2 {group}: max |diff| {diff}"
+    print("PASS EP=2 resumes at EP=2 from its own experts, bit for bit")
 
     # Resharding both ways from step 2.
     mpi_train(0, run("to_ep1"), data, STEPS, train__micro_batch_size=4, **DROPLESS, **COMMON,

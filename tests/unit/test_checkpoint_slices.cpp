@@ -124,13 +124,20 @@ CheckpointState shard_state(const std::vector<float>& whole, int rank, int size)
   return s;
 }
 
+ShardValues values_of(const CheckpointState& s) {
+  return {s.params.data(), s.exp_avg.data(), s.exp_avg_sq.data()};
+}
+
 // Writes a TP=2 checkpoint as the ranks would: two shard files and model.h5 over them.
 std::vector<float> write_tp2_checkpoint(const fs::path& dir) {
   std::vector<float> whole(27);  // the whole model: [4, 3], [3, 4], [3]
   std::iota(whole.begin(), whole.end(), 1.0f);
   const ShardedLayout layout = sharded_layout(local_infos(), 2);
-  for (int t = 0; t < 2; ++t)
-    write_shard_file((dir / shard_file_name(t, 2)).string(), shard_state(whole, t, 2), layout, t);
+  for (int t = 0; t < 2; ++t) {
+    const CheckpointState shard = shard_state(whole, t, 2);
+    write_shard_file((dir / shard_file_name(t, 2)).string(), shard.step, shard.tensors,
+                     values_of(shard), layout, t);
+  }
   write_checkpoint_file((dir / "model.h5").string(), shard_state(whole, 0, 2), &layout);
   return whole;
 }
@@ -148,11 +155,11 @@ TEST_F(CheckpointSlicesTest, ShardFilesReadWholeAndAsAnyLayoutsSlices) {
     std::vector<ParamInfo> local = local_infos();
     if (size == 1) local = whole_infos;
     for (int rank = 0; rank < size; ++rank) {
-      const std::vector<TensorBlock> blocks = shard_blocks(local, rank, size);
+      const CheckpointSlices slices = tensor_slices(local, rank, size);
       const CheckpointState got =
-          read_checkpoint_file(file("model.h5"), &whole_infos, true, &blocks);
+          read_checkpoint_file(file("model.h5"), &whole_infos, true, &slices);
       EXPECT_EQ(got.params, size == 1 ? whole : cut_shard_values(whole, local_infos(), rank, 2));
-      EXPECT_EQ(got.tensors[0].shape, blocks[0].count);
+      EXPECT_EQ(got.tensors[0].shape, slices.params[0]->count);
       for (size_t i = 0; i < got.params.size(); ++i)
         EXPECT_EQ(got.exp_avg[i], 0.5f * got.params[i]);
     }
@@ -182,27 +189,15 @@ TEST_F(CheckpointSlicesTest, ZeroMomentFilesReadWholeAndAsSlices) {
   EXPECT_EQ(moments.files[3], "moments-tp01-of-02-dp01-of-02.h5");
   EXPECT_EQ(moments.tensors[2].pieces.size(), 1u);  // the replicated norm: from tp 0, dp 1
   for (int t = 0; t < 2; ++t) {
-    CheckpointState shard = shard_state(whole, t, 2);
-    CheckpointState model_only = shard;
-    model_only.exp_avg.clear();
-    model_only.exp_avg_sq.clear();
-    write_shard_file(file(shard_file_name(t, 2)), model_only, model, t);
+    const CheckpointState shard = shard_state(whole, t, 2);
+    write_shard_file(file(shard_file_name(t, 2)), shard.step, shard.tensors,
+                     {shard.params.data(), nullptr, nullptr}, model, t);
     for (int d = 0; d < 2; ++d) {
       const int index = t * 2 + d;
-      CheckpointState part;
-      for (size_t i = 0; i < local.size(); ++i) {
-        part.tensors.push_back({local[i].name, {}, 0});
-        for (const TensorPiece& piece : moments.tensors[i].pieces)
-          if (piece.shard == index)
-            part.tensors.back() = {local[i].name, piece.stored_shape(),
-                                   local[i].offset + piece.flat_begin - partition.begin(d)};
-      }
-      const auto block = [&](const std::vector<float>& v) {
-        return std::vector<float>(v.begin() + partition.begin(d), v.begin() + partition.end(d));
-      };
-      part.exp_avg = block(shard.exp_avg);
-      part.exp_avg_sq = block(shard.exp_avg_sq);
-      write_shard_file(file(moments.files[index]), part, moments, index);
+      const int64_t begin = partition.begin(d);
+      write_shard_file(
+          file(moments.files[index]), shard.step, zero_file_slots(local, moments, index, begin),
+          {nullptr, shard.exp_avg.data() + begin, shard.exp_avg_sq.data() + begin}, moments, index);
     }
   }
   write_checkpoint_file(file("model.h5"), shard_state(whole, 0, 2), &model, &moments);
@@ -214,11 +209,36 @@ TEST_F(CheckpointSlicesTest, ZeroMomentFilesReadWholeAndAsSlices) {
     EXPECT_EQ(all.exp_avg[i], 0.5f * whole[i]) << i;
     EXPECT_EQ(all.exp_avg_sq[i], 0.25f * whole[i]) << i;
   }
-  for (int t = 0; t < 2; ++t) {
-    const std::vector<TensorBlock> blocks = shard_blocks(local, t, 2);
-    const CheckpointState got = read_checkpoint_file(file("model.h5"), &whole_infos, true, &blocks);
-    EXPECT_EQ(got.exp_avg, shard_state(whole, t, 2).exp_avg) << "tensor rank " << t;
-  }
+  // A flat range of each ZeRO block: the same data ranks (each reads its own piece of every
+  // tensor), then 3 data ranks (blocks across the stored pieces, verified by reading them).
+  const auto range = [](const std::vector<float>& v, int64_t begin, int64_t end) {
+    return std::vector<float>(v.begin() + begin, v.begin() + end);
+  };
+  for (const Partition& reader : {partition, even_partition(15, 3)})
+    for (int t = 0; t < 2; ++t) {
+      const CheckpointSlices whole_moments = tensor_slices(local, t, 2);
+      const CheckpointState shard = shard_state(whole, t, 2);
+      EXPECT_EQ(read_checkpoint_file(file("model.h5"), &whole_infos, true, &whole_moments).exp_avg,
+                shard.exp_avg)
+          << "tensor rank " << t;
+      for (int d = 0; d < static_cast<int>(reader.counts.size()); ++d) {
+        const CheckpointSlices slices = tensor_slices(local, t, 2, &reader, d);
+        const CheckpointState got =
+            read_checkpoint_file(file("model.h5"), &whole_infos, true, &slices);
+        EXPECT_EQ(got.params, shard.params);
+        EXPECT_EQ(got.exp_avg, range(shard.exp_avg, reader.begin(d), reader.end(d)))
+            << "tensor rank " << t << ", data rank " << d << " of " << reader.counts.size();
+        EXPECT_EQ(got.exp_avg_sq, range(shard.exp_avg_sq, reader.begin(d), reader.end(d)));
+      }
+    }
+  // Tensor rank 1's block of down_proj ([3, 2] from column 2) from its local element 2 on, for
+  // data rank 1 of 2: rows 1 and 2. Its block of up_proj ([2, 3] from row 2) up to element 5, for
+  // data rank 0 of 3: row 2, then row 3's first two elements.
+  EXPECT_EQ(tensor_slices(local, 1, 2, &partition, 1).moments[1],
+            (std::vector<TensorBlock>{{{1, 2}, {2, 2}}}));
+  const Partition three = even_partition(15, 3);
+  EXPECT_EQ(tensor_slices(local, 1, 2, &three, 0).moments[0],
+            (std::vector<TensorBlock>{{{2, 0}, {1, 3}}, {{3, 0}, {1, 2}}}));
   const H5File f(file("model.h5"), H5File::Mode::read);
   EXPECT_EQ(f.attribute("/", "shards"), "6");
   for (const DatasetCheck& check : verify_checkpoint_file(file("model.h5")))
@@ -234,15 +254,23 @@ TEST_F(CheckpointSlicesTest, ZeroMomentFilesReadWholeAndAsSlices) {
     io.seekp(at + 1);
     io.put('\x7f');
   }
-  try {
-    read_checkpoint_file(file("model.h5"), &whole_infos);
-    ADD_FAILURE() << "a damaged moments file was read";
-  } catch (const CheckpointCorrupt& e) {
-    EXPECT_NE(std::string(e.what()).find(moments.files[1] + ": dataset '" + name +
-                                         "': checksum mismatch"),
-              std::string::npos)
-        << e.what();
+  const CheckpointSlices owner = tensor_slices(local, 0, 2, &partition, 1),
+                         other = tensor_slices(local, 0, 2, &partition, 0);
+  for (const CheckpointSlices* slices : {static_cast<const CheckpointSlices*>(nullptr), &owner}) {
+    try {
+      read_checkpoint_file(file("model.h5"), &whole_infos, true, slices);
+      ADD_FAILURE() << "a damaged moments file was read";
+    } catch (const CheckpointCorrupt& e) {
+      EXPECT_NE(std::string(e.what()).find(moments.files[1] + ": dataset '" + name +
+                                           "': checksum mismatch"),
+                std::string::npos)
+          << e.what();
+    }
   }
+  // The other data rank's block does not reach that piece: it reads without that file.
+  fs::remove(file(moments.files[1]));
+  EXPECT_EQ(read_checkpoint_file(file("model.h5"), &whole_infos, true, &other).exp_avg,
+            range(shard_state(whole, 0, 2).exp_avg, 0, 8));
 }
 
 TEST_F(CheckpointSlicesTest, DamagedOrMissingShardFileIsReportedByName) {
@@ -263,9 +291,9 @@ TEST_F(CheckpointSlicesTest, DamagedOrMissingShardFileIsReportedByName) {
     c = static_cast<char>(c ^ 0x40);
     io.write(&c, 1);
   }
-  auto message = [&](const std::vector<TensorBlock>* blocks) {
+  auto message = [&](const CheckpointSlices* slices) {
     try {
-      read_checkpoint_file(file("model.h5"), &whole_infos, false, blocks);
+      read_checkpoint_file(file("model.h5"), &whole_infos, false, slices);
     } catch (const CheckpointCorrupt& e) {
       return std::string(e.what());
     }
@@ -274,7 +302,7 @@ TEST_F(CheckpointSlicesTest, DamagedOrMissingShardFileIsReportedByName) {
   const std::string expected =
       shard_file_name(1, 2) + ": dataset '" + name + "': checksum mismatch";
   EXPECT_NE(message(nullptr).find(expected), std::string::npos) << message(nullptr);
-  const std::vector<TensorBlock> rank1 = shard_blocks(local_infos(), 1, 2);
+  const CheckpointSlices rank1 = tensor_slices(local_infos(), 1, 2);
   EXPECT_NE(message(&rank1).find(expected), std::string::npos) << message(&rank1);
   bool reported = false;
   for (const DatasetCheck& check : verify_checkpoint_file(file("model.h5")))

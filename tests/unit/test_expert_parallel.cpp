@@ -3,10 +3,13 @@
 // order an unsplit model declares them) with the cut back to one rank's experts.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <vector>
 
+#include "gatedlm/checkpoint/format.h"
 #include "gatedlm/dist/expert_exchange.h"
 #include "gatedlm/dist/expert_shards.h"
+#include "temp_dir_test.h"
 
 namespace gatedlm {
 namespace {
@@ -35,15 +38,22 @@ TEST(ExpertShards, RoutedExpertIndexReadsTheName) {
   EXPECT_EQ(routed_expert_index("model.layers.1.mlp.gate.weight"), -1);
 }
 
-TEST(ExpertShards, WholeLayoutHoldsEveryExpertInDeclarationOrder) {
-  // Rank 1 of 2 with 2 experts per rank: experts 2 and 3 of one layer, between replicated tensors.
-  std::vector<ParamInfo> local = {info("l.mlp.gate.weight", 2), info("l.mlp.experts.2.w", 3),
-                                  info("l.mlp.experts.3.w", 3), info("norm.weight", 1)};
+// Rank `rank` of 2 with 2 experts per rank: its two experts of one layer, between replicated
+// tensors.
+std::vector<ParamInfo> rank_infos(int rank) {
+  std::vector<ParamInfo> local = {
+      info("l.mlp.gate.weight", 2), info("l.mlp.experts." + std::to_string(2 * rank) + ".w", 3),
+      info("l.mlp.experts." + std::to_string(2 * rank + 1) + ".w", 3), info("norm.weight", 1)};
   int64_t offset = 0;
   for (ParamInfo& p : local) {
     p.offset = offset;
     offset += p.numel();
   }
+  return local;
+}
+
+TEST(ExpertShards, WholeLayoutHoldsEveryExpertInDeclarationOrder) {
+  const std::vector<ParamInfo> local = rank_infos(1);
   const std::vector<ParamInfo> whole = whole_expert_infos(local, 1, 2, 2);
   std::vector<std::string> names;
   for (const ParamInfo& p : whole) names.push_back(p.name);
@@ -56,6 +66,58 @@ TEST(ExpertShards, WholeLayoutHoldsEveryExpertInDeclarationOrder) {
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
   EXPECT_EQ(cut_expert_values(values, whole, local),
             (std::vector<float>{0, 1, 8, 9, 10, 11, 12, 13, 14}));
+}
+
+class ExpertCheckpointTest : public TempDirTest {
+ protected:
+  ExpertCheckpointTest() : TempDirTest("gatedlm_experts_") {}
+};
+
+// Each expert rank writes its own file, and reads back only the replicated tensors and its own
+// experts: it resumes even when the other rank's file is gone.
+TEST_F(ExpertCheckpointTest, EachRankWritesAndReadsJustItsExperts) {
+  const std::vector<ParamInfo> whole = whole_expert_infos(rank_infos(0), 0, 2, 2);
+  std::vector<float> values(15);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+  std::vector<CheckpointState> ranks(2);
+  for (int r = 0; r < 2; ++r) {
+    const std::vector<ParamInfo> local = rank_infos(r);
+    CheckpointState& s = ranks[static_cast<size_t>(r)];
+    s.step = 5;
+    s.config_yaml = "model: {}\n";
+    for (const ParamInfo& p : local) s.tensors.push_back({p.name, p.shape, p.offset});
+    s.params = cut_expert_values(values, whole, local);
+    for (float v : s.params) {
+      s.exp_avg.push_back(-v);
+      s.exp_avg_sq.push_back(2 * v);
+    }
+    const ShardedLayout layout = expert_sharded_layout(local, r, 2, 2);
+    EXPECT_EQ(layout.tensors[4].name, "l.mlp.experts.3.w");  // the same whole model on each rank
+    EXPECT_EQ(layout.files[1], "model-ep01-of-02.h5");
+    write_shard_file(file(layout.files[static_cast<size_t>(r)]), s.step,
+                     expert_file_slots(local, layout, r),
+                     {s.params.data(), s.exp_avg.data(), s.exp_avg_sq.data()}, layout, r);
+    if (r == 0) write_checkpoint_file(file("model.h5"), s, &layout);
+  }
+  const CheckpointState all = read_checkpoint_file(file("model.h5"), &whole);
+  EXPECT_EQ(all.params, values);
+  for (int r = 0; r < 2; ++r) {
+    const CheckpointSlices slices = expert_slices(whole, r, 2);
+    const CheckpointState got = read_checkpoint_file(file("model.h5"), &whole, true, &slices);
+    const CheckpointState& wrote = ranks[static_cast<size_t>(r)];
+    ASSERT_EQ(got.tensors.size(), wrote.tensors.size());
+    for (size_t i = 0; i < got.tensors.size(); ++i) {
+      EXPECT_EQ(got.tensors[i].name, wrote.tensors[i].name);
+      EXPECT_EQ(got.tensors[i].offset, wrote.tensors[i].offset);
+    }
+    EXPECT_EQ(got.params, wrote.params) << "rank " << r;
+    EXPECT_EQ(got.exp_avg, wrote.exp_avg);
+    EXPECT_EQ(got.exp_avg_sq, wrote.exp_avg_sq);
+  }
+  std::filesystem::remove(file("model-ep01-of-02.h5"));
+  const CheckpointSlices rank0 = expert_slices(whole, 0, 2);
+  EXPECT_EQ(read_checkpoint_file(file("model.h5"), &whole, true, &rank0).params, ranks[0].params);
+  EXPECT_THROW(read_checkpoint_file(file("model.h5"), &whole), CheckpointCorrupt);
 }
 
 }  // namespace

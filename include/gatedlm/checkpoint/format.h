@@ -12,6 +12,7 @@
 // with provenance as attributes on the root group. Every dataset carries an xxh3_64 checksum.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,15 +49,25 @@ void write_checkpoint_file(const std::string& path, const CheckpointState& state
                            const ShardedLayout* sharded = nullptr,
                            const ShardedLayout* sharded_moments = nullptr);
 
+// What one rank reads of a checkpoint's whole tensors, one entry per expected tensor:
+// - `params`: the block of it this rank holds (a tensor-parallel shard's slice, or the whole
+//   tensor), or none (another expert-parallel rank's expert), which leaves it out of the state;
+// - `moments`: the blocks of its AdamW moments, packed in order into the state's moment buffers
+//   (a ZeRO-1 rank's part of its flat buffer, which cuts tensors anywhere). Empty: the same as
+//   `params` (each tensor's block, where the state's slots say).
+struct CheckpointSlices {
+  std::vector<std::optional<TensorBlock>> params;
+  std::vector<std::vector<TensorBlock>> moments;
+};
+
 // Reads `path`, verifying every checksum it reads. With `expected` (a live model's parameters),
 // the stored tensors must match them by name and shape: the first difference, in model order, is
 // an InputError naming that tensor. `with_optimizer` = false reads only the model (eval, export).
-// With `blocks` (one per expected tensor: a tensor-parallel rank's slices), only those blocks
-// are read, and the state holds them as its tensors.
+// With `slices`, only those are read (and verified), and the state's tensors are the blocks held.
 CheckpointState read_checkpoint_file(const std::string& path,
                                      const std::vector<ParamInfo>* expected,
                                      bool with_optimizer = true,
-                                     const std::vector<TensorBlock>* blocks = nullptr);
+                                     const CheckpointSlices* slices = nullptr);
 
 // Just the resolved config text, verified.
 std::string read_checkpoint_config(const std::string& path);

@@ -38,7 +38,9 @@ void snapshot_training(ParameterSet& params, AdamW& optimizer, const TrainingPro
                        SnapshotMoments moments = SnapshotMoments::whole);
 
 // Copies parameters, moments and AdamW's step back (the state must match the parameters' layout,
-// as read_checkpoint_file checked). Loaders are restored by the caller, which owns them.
-void restore_training(const CheckpointState& state, ParameterSet& params, AdamW& optimizer);
+// as read_checkpoint_file checked; its moments are the whole model's or, with `moments` = owned,
+// just this rank's ZeRO-1 block). Loaders are restored by the caller, which owns them.
+void restore_training(const CheckpointState& state, ParameterSet& params, AdamW& optimizer,
+                      SnapshotMoments moments = SnapshotMoments::whole);
 
 }  // namespace gatedlm

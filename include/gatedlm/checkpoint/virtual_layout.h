@@ -40,24 +40,36 @@ struct ShardedLayout {
 
 std::string shard_file_name(int shard, int shards);  // "model-tp00-of-02.h5"
 
-// Writes shard `shard`'s pieces (model when `state` has parameters, AdamW moments when it has
-// them) to a new file at `path` and closes it. `state` holds one slot per layout tensor, in
-// layout order, of its piece's stored shape (any, for tensors without a piece in this shard).
-// RuntimeFailure on any I/O error.
-void write_shard_file(const std::string& path, const CheckpointState& state,
-                      const ShardedLayout& layout, int shard);
+// The values a shard file holds, in flat buffers: what is null is not in the file (the
+// parameters in a ZeRO-1 moments file, the moments in a ZeRO-1 model file or a model without
+// optimizer state).
+struct ShardValues {
+  const float* params = nullptr;
+  const float* exp_avg = nullptr;
+  const float* exp_avg_sq = nullptr;
+};
+
+// Writes shard `shard`'s pieces to a new file at `path` and closes it. `slots` hold one entry per
+// layout tensor, in layout order: its piece's stored shape and offset into `values`' buffers (any
+// shape, for tensors without a piece in this shard). RuntimeFailure on any I/O error.
+void write_shard_file(const std::string& path, int64_t step, const std::vector<TensorSlot>& slots,
+                      const ShardValues& values, const ShardedLayout& layout, int shard);
 
 // Writes `prefix + name` for every tensor of `layout` as a float32 virtual dataset over the
 // shard files' `prefix + name` datasets (a flat piece through flat_range_blocks).
 void write_virtual_tensors(H5File& file, const std::string& prefix, const ShardedLayout& layout);
 
-// Reads `block` of the float32 tensor dataset `name` (plain or virtual) and verifies each stored
-// dataset behind it whose first element lies in the block: from the block when it covers all
-// that dataset maps, else by reading the dataset. The other stored datasets the block overlaps are
-// verified by the readers whose blocks hold their first element. CheckpointCorrupt names the
-// file and the dataset.
-std::vector<float> read_verified_block(const H5File& file, const std::string& name,
-                                       const TensorBlock& block);
+// Reads `blocks` of the float32 tensor dataset `name` (plain or virtual), packed in order, and
+// verifies each stored dataset behind them whose first element lies in one of them: from the
+// blocks when each of its mappings lies inside one, else by reading the dataset. The other stored
+// datasets they overlap are verified by the readers whose blocks hold their first element.
+// CheckpointCorrupt names the file and the dataset.
+std::vector<float> read_verified_blocks(const H5File& file, const std::string& name,
+                                        const std::vector<TensorBlock>& blocks);
+inline std::vector<float> read_verified_block(const H5File& file, const std::string& name,
+                                              const TensorBlock& block) {
+  return read_verified_blocks(file, name, {block});
+}
 
 // For `checkpoint verify`: each stored dataset behind virtual dataset `name`, read whole and
 // checked, with the problem ("" = passes).

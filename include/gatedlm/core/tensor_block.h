@@ -30,6 +30,9 @@ TensorBlock relative_block(const TensorBlock& outer, const TensorBlock& inner);
 // The fewest blocks (at most 2*rank - 1) that cover elements [begin, end) of a row-major tensor
 // of `shape`, in element order: a flat range (a ZeRO-1 shard's part of a tensor) as hyperslabs.
 std::vector<TensorBlock> flat_range_blocks(const Shape& shape, int64_t begin, int64_t end);
+// The same for elements [begin, end) of `block` (row-major within it), as blocks of the tensor
+// that holds it: a ZeRO-1 block's part of a tensor-parallel shard.
+std::vector<TensorBlock> flat_range_blocks(const TensorBlock& block, int64_t begin, int64_t end);
 
 // Calls run(tensor_offset, block_offset, length) for each contiguous run of `block` inside a
 // row-major tensor of `shape`: offsets are elements from the tensor's start and from the start

@@ -3,14 +3,14 @@
 // size p holds experts [r E/p, (r+1) E/p) of every MoE layer, under their global names
 // (mlp.experts.{e}.*), in the place the whole model declares all E; everything else is
 // replicated. Each expert rank writes its experts to a file of its own, which model.h5 maps into
-// the whole model (expert_sharded_layout); a loaded whole state is cut to this rank's experts,
-// by name.
+// the whole model (expert_sharded_layout), and reads back just its own (expert_slices).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "gatedlm/checkpoint/format.h"
 #include "gatedlm/checkpoint/state.h"
 #include "gatedlm/checkpoint/virtual_layout.h"
 #include "gatedlm/model/parameters.h"
@@ -30,10 +30,11 @@ std::vector<float> cut_expert_values(const std::vector<float>& whole_values,
                                      const std::vector<ParamInfo>& whole,
                                      const std::vector<ParamInfo>& local);
 
-// How a checkpoint written by `size` expert-parallel ranks stores the whole model: each routed
-// expert's tensors whole in its rank's file "model-epRR-of-PP.h5", everything else (replicated)
-// in rank 0's; tensors in the whole model's order (checkpoint/virtual_layout.h).
-ShardedLayout expert_sharded_layout(const std::vector<ParamInfo>& local, int size,
+// How a checkpoint written by `size` expert-parallel ranks stores the whole model (`local`: rank
+// `rank`'s tensors; every rank gets the same layout): each routed expert's tensors whole in its
+// rank's file "model-epRR-of-PP.h5", everything else (replicated) in rank 0's; tensors in the
+// whole model's order (checkpoint/virtual_layout.h).
+ShardedLayout expert_sharded_layout(const std::vector<ParamInfo>& local, int rank, int size,
                                     int64_t per_rank);
 
 // Rank `rank`'s `local` tensors as slots of `layout`'s tensors (what write_shard_file takes for
@@ -41,8 +42,9 @@ ShardedLayout expert_sharded_layout(const std::vector<ParamInfo>& local, int siz
 std::vector<TensorSlot> expert_file_slots(const std::vector<ParamInfo>& local,
                                           const ShardedLayout& layout, int rank);
 
-// Cuts a whole-model `state` to rank `rank`'s experts (parameters and moments).
-void cut_expert_shard(CheckpointState& state, const std::vector<ParamInfo>& local, int rank,
-                      int size, int64_t per_rank);
+// What expert rank `rank` reads of a checkpoint of the whole model `whole` (whole_expert_infos):
+// the replicated tensors and its own experts, whole, with their moments; no other rank's
+// experts. The state read holds the rank's local tensors, in their order.
+CheckpointSlices expert_slices(const std::vector<ParamInfo>& whole, int rank, int64_t per_rank);
 
 }  // namespace gatedlm

@@ -23,13 +23,13 @@ namespace gatedlm {
 // Collective over the world. `shard` is this rank's snapshot: its shard's tensors (`local`
 // their layout) with the AdamW moments whole per shard or, given `zero` (the ZeRO-1 partition of
 // the shard's flat buffer over the data group), just this rank's block of them
-// (SnapshotMoments::owned); the moment vectors are borrowed during the call. Under expert
+// (SnapshotMoments::owned). Under expert
 // parallelism (`experts_per_rank` routed experts per rank) each expert rank writes its own
 // experts, and the snapshot holds this rank's tensors, not gathered ones. Returns the
 // checkpoint directory. A failed write on any rank is a RuntimeFailure on every rank (with the
 // reason on the ranks that failed); the temporary directory is removed and earlier checkpoints
 // stay intact.
-std::string save_sharded_checkpoint(const std::string& run_dir, CheckpointState& shard,
+std::string save_sharded_checkpoint(const std::string& run_dir, const CheckpointState& shard,
                                     const std::vector<ParamInfo>& local, ProcessGroups& groups,
                                     const RetentionPolicy& retention,
                                     const Partition* zero = nullptr, int64_t experts_per_rank = 0);

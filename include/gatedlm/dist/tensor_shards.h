@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "gatedlm/checkpoint/format.h"
 #include "gatedlm/checkpoint/virtual_layout.h"
 #include "gatedlm/core/tensor_block.h"
 #include "gatedlm/dist/partition.h"
@@ -40,5 +41,18 @@ std::string moment_file_name(int tensor, int tensors, int data, int datas);
 // t * datas + d, as one flat piece per tensor it overlaps; replicated tensors from t = 0 only.
 ShardedLayout zero_moment_layout(const std::vector<ParamInfo>& local, int tensors,
                                  const Partition& partition);
+
+// Data rank d's block of its tensor rank's moments (from element `block_begin` of the flat
+// buffer) as slots of file `file` of the `moments` layout, for write_shard_file: each tensor's
+// flat piece at its offset in the block; tensors without a piece in the file empty.
+std::vector<TensorSlot> zero_file_slots(const std::vector<ParamInfo>& local,
+                                        const ShardedLayout& moments, int file,
+                                        int64_t block_begin);
+
+// What tensor rank `rank` of `size` reads of a checkpoint: its shard's block of every tensor
+// and, under ZeRO-1 (`zero`: the partition of its flat buffer), just data rank `data_rank`'s
+// block of the moments (several blocks of a tensor where the block cuts it mid-row).
+CheckpointSlices tensor_slices(const std::vector<ParamInfo>& local, int rank, int size,
+                               const Partition* zero = nullptr, int data_rank = 0);
 
 }  // namespace gatedlm
