@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "gatedlm/backend/backend.h"
 
@@ -18,7 +19,45 @@
 
 namespace gatedlm {
 
-GATEDLM_HOST_DEVICE inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+// 2^n for an integer n in [-126, 127], from its exponent bits.
+GATEDLM_HOST_DEVICE inline float exp2_integer(int32_t n) {
+  const int32_t bits = (n + 127) << 23;
+#ifdef __CUDA_ARCH__
+  return __int_as_float(bits);
+#else
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+#endif
+}
+
+// exp(x) in float without branches or calls, so the loops that use it vectorise (glibc's expf is
+// one call per element): x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two, Cody-Waite), then
+// exp(r) by Cephes expf's polynomial, scaled by 2^n in two normal factors. Within 2 ulp of exp
+// over the normal range (tests/unit/test_kernel_math.cpp); results below FLT_MIN are 0, above
+// FLT_MAX +inf, and NaN stays NaN.
+GATEDLM_HOST_DEVICE inline float exp_f32(float x) {
+  constexpr float kLowest = -87.3365447f;  // ln(FLT_MIN)
+  constexpr float kHighest = 88.7228391f;  // ln(FLT_MAX)
+  const float clamped = x < kLowest ? kLowest : (x > kHighest ? kHighest : x);
+  const float n = rintf(clamped * 1.44269504088896341f);  // nearest (floorf does not vectorise)
+  float r = clamped - n * 0.693359375f;  // ln2 = 0.693359375 - 2.12194440e-4, exactly split
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const int32_t whole = static_cast<int32_t>(n), half = whole / 2;  // n in [-126, 128]
+  const float result = (p * r * r + r + 1.0f) * exp2_integer(half) * exp2_integer(whole - half);
+  if (x != x) return x;
+  if (x < kLowest) return 0.0f;
+  if (x > kHighest) return INFINITY;
+  return result;
+}
+
+GATEDLM_HOST_DEVICE inline float sigmoid(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
 
 GATEDLM_HOST_DEVICE inline float activate(GateActivationKind kind, float x) {
   switch (kind) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu_backend_impl.h"
+#include "gatedlm/backend/kernel_math.h"
 
 namespace gatedlm::cpu {
 namespace {
@@ -49,11 +50,9 @@ float* thread_tile(int which, int64_t floats) {
 float softmax_in_place(float* row, int64_t n) {
   float max_s = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < n; ++j) max_s = std::max(max_s, row[j]);
+  for (int64_t j = 0; j < n; ++j) row[j] = exp_f32(row[j] - max_s);  // vectorises
   double sum = 0.0;
-  for (int64_t j = 0; j < n; ++j) {
-    row[j] = std::exp(row[j] - max_s);
-    sum += row[j];
-  }
+  for (int64_t j = 0; j < n; ++j) sum += row[j];
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t j = 0; j < n; ++j) row[j] *= inv;
   return max_s + static_cast<float>(std::log(sum));
@@ -140,7 +139,7 @@ void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float
             block_scores(*this, probs, hv, r0, r1, D, d.scale, r1);
             for (int64_t t = r0; t < r1; ++t) {
               float* row = probs + (t - r0) * r1;
-              for (int64_t j = 0; j <= t; ++j) row[j] = std::exp(row[j] - lse_bh[t]);
+              for (int64_t j = 0; j <= t; ++j) row[j] = exp_f32(row[j] - lse_bh[t]);
               for (int64_t j = t + 1; j < r1; ++j) row[j] = 0.0f;
             }
             // dV += P^T dO ; dP = dO V^T

@@ -266,7 +266,7 @@ namespace {
 // no onehot for target -1 (another vocabulary slice's).
 void softmax_gradient_row(float* z, int64_t vocab, double log_sum, int32_t target, float scale) {
   const float shift = static_cast<float>(log_sum);
-  for (int64_t i = 0; i < vocab; ++i) z[i] = scale * std::exp(z[i] - shift);
+  for (int64_t i = 0; i < vocab; ++i) z[i] = scale * exp_f32(z[i] - shift);
   if (target >= 0) z[target] -= scale;
 }
 
@@ -276,9 +276,17 @@ float row_max_of(const float* z, int64_t vocab) {
   return max_z;
 }
 
+// Sum of exp(z - max_z) in double, in index order. The exponentials are taken a chunk at a time
+// so that loop vectorises; the in-order double sum cannot.
 double sum_exp(const float* z, int64_t vocab, float max_z) {
+  constexpr int64_t kChunk = 256;
+  float chunk[kChunk];
   double sum = 0.0;
-  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(z[i] - max_z);
+  for (int64_t begin = 0; begin < vocab; begin += kChunk) {
+    const int64_t n = std::min(kChunk, vocab - begin);
+    for (int64_t i = 0; i < n; ++i) chunk[i] = exp_f32(z[begin + i] - max_z);
+    for (int64_t i = 0; i < n; ++i) sum += chunk[i];
+  }
   return sum;
 }
 
