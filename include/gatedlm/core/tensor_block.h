@@ -27,7 +27,7 @@ bool block_contains_point(const TensorBlock& block, const Shape& point);
 // `inner` (in the coordinates `outer` uses) relative to `outer`'s start.
 TensorBlock relative_block(const TensorBlock& outer, const TensorBlock& inner);
 
-// The fewest blocks (at most 2*rank - 1) that cover elements [begin, end) of a row-major tensor
+// Blocks (at most 2*rank - 1) that cover exactly elements [begin, end) of a row-major tensor
 // of `shape`, in element order: a flat range (a ZeRO-1 shard's part of a tensor) as hyperslabs.
 std::vector<TensorBlock> flat_range_blocks(const Shape& shape, int64_t begin, int64_t end);
 // The same for elements [begin, end) of `block` (row-major within it), as blocks of the tensor

@@ -49,6 +49,7 @@ float* thread_tile(int which, int64_t floats) {
 // Softmax of row[0, n) in place (max-shifted, summed in double); returns the log-sum-exp.
 float softmax_in_place(float* row, int64_t n) {
   float max_s = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : max_s)
   for (int64_t j = 0; j < n; ++j) max_s = std::max(max_s, row[j]);
   for (int64_t j = 0; j < n; ++j) row[j] = exp_f32(row[j] - max_s);  // vectorises
   double sum = 0.0;

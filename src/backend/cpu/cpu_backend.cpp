@@ -101,7 +101,9 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
   if (threads == 1 || 2.0 * m * n * k < kSplitFlops) return sgemm(m, n, a, b, c);
   const bool by_rows = m >= n;
   const int64_t extent = by_rows ? m : n;
-  const int bands = static_cast<int>(std::min<int64_t>(threads, (extent + 15) / 16));
+  // Whole 16-wide blocks per band: below 32 rows (or columns) one band takes it all.
+  const int bands = static_cast<int>(std::min<int64_t>(threads, extent / 16));
+  if (bands <= 1) return sgemm(m, n, a, b, c);
 #pragma omp parallel for num_threads(bands) schedule(static, 1)
   for (int band = 0; band < bands; ++band) {
     // Band edges on multiples of 16 (OpenBLAS's register blocking), the rest to the last band.
@@ -270,8 +272,10 @@ void softmax_gradient_row(float* z, int64_t vocab, double log_sum, int32_t targe
   if (target >= 0) z[target] -= scale;
 }
 
+// A max is exact in any order, so the loop may vectorise.
 float row_max_of(const float* z, int64_t vocab) {
   float max_z = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : max_z)
   for (int64_t i = 0; i < vocab; ++i) max_z = std::max(max_z, z[i]);
   return max_z;
 }
