@@ -2,6 +2,7 @@
 // and activation. A row's logits are `heads` units of `unit` columns (unit = head_dim for
 // elementwise gates, 1 for headwise); the score of element (h, d) is unit h, column d or 0.
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "cpu_backend_impl.h"
@@ -10,8 +11,30 @@
 namespace gatedlm::cpu {
 namespace {
 
+// Calls body(kind) with the activation as a compile-time constant, so the loops in `body`
+// inline one formula and vectorise.
+template <typename Body>
+void with_activation(GateActivationKind kind, Body body) {
+  switch (kind) {
+    case GateActivationKind::sigmoid:
+      return body(std::integral_constant<GateActivationKind, GateActivationKind::sigmoid>());
+    case GateActivationKind::silu:
+      return body(std::integral_constant<GateActivationKind, GateActivationKind::silu>());
+    case GateActivationKind::ns_sigmoid:
+      return body(std::integral_constant<GateActivationKind, GateActivationKind::ns_sigmoid>());
+    case GateActivationKind::identity:
+      return body(std::integral_constant<GateActivationKind, GateActivationKind::identity>());
+  }
+}
+
 // Scores per logit column for token `row` (a head-shared score is computed once per column).
 void row_scores(const float* logits, const GateSpec& s, int64_t row, float* score) {
+  if (!s.head_shared) {  // each unit's own score
+    with_activation(s.activation, [&](auto kind) {
+      for (int64_t i = 0; i < s.width(); ++i) score[i] = activate(kind, logits[i]);
+    });
+    return;
+  }
   const int64_t unit = gate_unit_width(s);
   for (int64_t c = 0; c < unit; ++c) {
     const float shared = s.head_shared ? gate_score(logits, s, row, 0, c) : 0.0f;
@@ -84,6 +107,12 @@ void CpuBackend::gate_backward(float* dy, int64_t dy_ld, float* dlogits, int64_t
       }
       row_dscores(g_out, yr, s, dscore.data());
       float* dl = dlogits + r * dlogits_ld;
+      if (!s.head_shared) {
+        with_activation(s.activation, [&](auto kind) {
+          for (int64_t i = 0; i < width; ++i) dl[i] = dscore[i] * activate_grad(kind, lr[i]);
+        });
+        continue;
+      }
       for (int64_t c = 0; c < unit; ++c) {
         float total = 0.0f;
         if (s.head_shared)
