@@ -52,6 +52,25 @@ def worst_relative_difference(a_dir, b_dir, group):
     return worst, worst_key
 
 
+def whole_model_relative_difference(a_dir, b_dir):
+    """||a - b|| / ||b|| over every parameter of the model at once."""
+    a, b = tensors(a_dir, "model"), tensors(b_dir, "model")
+    assert a.keys() == b.keys(), (sorted(a), sorted(b))
+    diff = sum(float(np.sum((a[k].astype(np.float64) - b[k]) ** 2)) for k in a)
+    norm = sum(float(np.sum(b[k].astype(np.float64) ** 2)) for k in b)
+    return (diff / norm) ** 0.5
+
+
+def most_elements_off(a_dir, b_dir, group, atol):
+    """The largest share of one tensor of `group` whose elements differ by more than `atol`:
+    (that many elements, the tensor's size, its name)."""
+    a, b = tensors(a_dir, group), tensors(b_dir, group)
+    assert a.keys() == b.keys(), (sorted(a), sorted(b))
+    off = {k: int(np.sum(np.abs(a[k].astype(np.float64) - b[k]) > atol)) for k in a}
+    key = max(off, key=lambda k: off[k] / b[k].size)
+    return off[key], b[key].size, key
+
+
 def max_tensor_difference(a_dir, b_dir, group):
     """The largest |a - b| over every tensor of `group`, and the largest |b| (for scale)."""
     a, b = tensors(a_dir, group), tensors(b_dir, group)

@@ -30,16 +30,14 @@ import json
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import h5py  # noqa: E402
-from checkpoint_util import checkpoint_dir, make_shard, tensors, verify, work_dir  # noqa: E402
+from checkpoint_util import checkpoint_dir, make_shard, verify, work_dir  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 import parallel_scaling_model as scaling  # noqa: E402
 from parallel_util import (assert_close_losses, max_tensor_difference, mpi_train,  # noqa: E402
-                           worst_relative_difference)
+                           whole_model_relative_difference, worst_relative_difference)
 
 STEPS = 4
 EXPERTS, TOP_K = 8, 2  # dense-tiny's attention, 8 experts of 48, top-2 (the model's moe-tiny)
@@ -63,14 +61,6 @@ COMMON = dict(train__max_grad_norm=0, checkpoint__interval=1)
 def metrics(run_dir):
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         return {j["step"]: j for j in map(json.loads, f) if "loss" in j}
-
-
-def whole_model_relative_difference(a_dir, b_dir):
-    a, b = tensors(a_dir, "model"), tensors(b_dir, "model")
-    assert a.keys() == b.keys(), (sorted(a), sorted(b))
-    diff = sum(float(np.sum((a[k].astype(np.float64) - b[k]) ** 2)) for k in a)
-    norm = sum(float(np.sum(b[k].astype(np.float64) ** 2)) for k in b)
-    return (diff / norm) ** 0.5
 
 
 def assert_equivalent(name, ep_run, oracle):

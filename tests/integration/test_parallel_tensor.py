@@ -4,7 +4,9 @@
   one-step checkpoint without clipping: AdamW's first moment after one step is exactly
   (1 - beta1) * gradient, gathered to whole Hugging Face tensors. F-Attn and the gate score of
   the instrumentation match too;
-- TP=2 x DP=2 on 4 ranks equals one process at grad_accum 2 over 3 steps (losses and tensors);
+- TP=2 x DP=2 on 4 ranks equals one process at grad_accum 2 over 4 steps: losses within 1e-6,
+  gradients within 1e-5 per tensor, parameters within 1e-5 over the whole model with at most
+  0.1% rounding-flipped elements per tensor (see below);
 - resharding: TP=2 x DP=2's checkpoint resumes on one process and TP=1's at TP=2, and the next
   steps' losses match the uninterrupted run, optimizer state included;
 - the scaling model's bytes per step (scripts/parallel_scaling_model.py) equal the measured ones;
@@ -20,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checkpoint_util import checkpoint_dir, make_shard, tensors, work_dir  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 import parallel_scaling_model as scaling  # noqa: E402
-from parallel_util import (assert_close_losses, losses, max_tensor_difference, mpi_train,  # noqa: E402
+from parallel_util import (assert_close_losses, losses, max_tensor_difference,  # noqa: E402
+                           most_elements_off, mpi_train, whole_model_relative_difference,
                            worst_relative_difference)
 
 VARIANTS = {
@@ -111,13 +114,24 @@ def main():
     grad_rel, grad_key = worst_relative_difference(checkpoint_dir(grid_g, 1),
                                                    checkpoint_dir(one_g, 1), "optimizer")
     assert grad_rel <= 1e-5, f"TP2xDP2 vs TP1 gradients: {grad_key} differs by {grad_rel:.2e}"
-    # Over several steps the runs may drift apart by rounding (AdamW divides by sqrt(v)), so the
-    # parameters are held to the same norm-wise 1e-5.
-    model_rel, model_key = worst_relative_difference(checkpoint_dir(grid, steps),
-                                                     checkpoint_dir(one, steps), "model")
-    assert model_rel <= 1e-5, f"TP2xDP2 vs TP1 after {steps} steps: {model_key} {model_rel:.2e}"
+    # Over several steps the runs drift apart by rounding where AdamW divides a gradient that
+    # cancels to ~1e-9 by its own square root: such an element moves by up to 2 lr when the
+    # rounding of its sum changes (as test_parallel_expert.py explains). Measured 2026-11-29: one
+    # element of layer 0's gate_proj (step-1 gradient -4.6e-9 here, -5.2e-9 there; the tensor's
+    # median is 8e-4) moved 6.3e-5, which is 2.8e-5 of that tensor's norm, while the whole model
+    # differs by 3.5e-6. So the parameters are held to 1e-5 norm-wise over the whole model, and
+    # in no tensor may more than 0.1% of the elements (at least 2 allowed) be off by over 1e-5:
+    # a real error (a lost shard, a wrong scale) moves every element of a tensor.
+    model_rel = whole_model_relative_difference(checkpoint_dir(grid, steps),
+                                                checkpoint_dir(one, steps))
+    assert model_rel <= 1e-5, f"TP2xDP2 vs TP1 after {steps} steps: parameters {model_rel:.2e}"
+    off, size, off_key = most_elements_off(checkpoint_dir(grid, steps),
+                                           checkpoint_dir(one, steps), "model", 1e-5)
+    assert off <= max(2, size // 1000), \
+        f"TP2xDP2 vs TP1 after {steps} steps: {off} of {size} elements of {off_key} off by >1e-5"
     print(f"PASS TP=2 x DP=2 (ZeRO-1, 4 ranks) == TP=1 x DP=1 x grad_accum 2: gradients "
-          f"{grad_rel:.1e}, parameters after {steps} steps {model_rel:.1e} (norm-wise relative)")
+          f"{grad_rel:.1e} (worst tensor), parameters after {steps} steps {model_rel:.1e} (whole "
+          f"model; at most {off} of {size} elements of a tensor off by >1e-5)")
 
     # The scaling model of docs/parallelism.md against the bytes the run counted.
     predicted = sum(scaling.step_bytes(scaling.model_dims("dense-tiny"), tensor=2, data=2,
