@@ -10,7 +10,7 @@
 #include "gatedlm/backend/cpu/cpu_backend.h"
 #include "gatedlm/core/build_info.h"
 #include "gatedlm/core/error.h"
-#include "gatedlm/dist/launch.h"
+#include "gatedlm/comm/launch.h"
 
 namespace gatedlm {
 namespace cli {

@@ -3,7 +3,7 @@
 #include "commands.h"
 #include "gatedlm/backend/select.h"
 #include "gatedlm/config/loader.h"
-#include "gatedlm/dist/launch.h"
+#include "gatedlm/comm/launch.h"
 #include "gatedlm/train/trainer.h"
 
 namespace gatedlm::cli {

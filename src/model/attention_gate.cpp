@@ -48,7 +48,7 @@ AttentionGate::AttentionGate(const ModelConfig& config, const TensorParallel& tp
       tp_(tp) {}
 
 bool AttentionGate::averages_across_shards() const {
-  // A dense gate is replicated whole on every shard (dist/tensor_parallel.h).
+  // A dense gate is replicated whole on every shard (comm/tensor_parallel.h).
   return spec_.head_shared && position_ != GatePosition::dense && tp_.size() > 1;
 }
 

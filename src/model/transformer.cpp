@@ -5,10 +5,9 @@
 #include <string>
 
 #include "gatedlm/core/error.h"
-#include "gatedlm/dist/expert_shards.h"
-#include "gatedlm/dist/tensor_shards.h"
 #include "gatedlm/model/linear.h"
 #include "gatedlm/model/rope.h"
+#include "gatedlm/model/shard_layout.h"
 
 namespace gatedlm {
 

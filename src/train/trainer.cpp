@@ -15,12 +15,13 @@
 #include "gatedlm/core/error.h"
 #include "gatedlm/data/loader.h"
 #include "gatedlm/data/tokenizer_files.h"
-#include "gatedlm/dist/data_parallel.h"
-#include "gatedlm/dist/expert_shards.h"
-#include "gatedlm/dist/process_groups.h"
-#include "gatedlm/dist/resume_agreement.h"
-#include "gatedlm/dist/sharded_checkpoint.h"
-#include "gatedlm/dist/tensor_shards.h"
+#include "gatedlm/parallel/data_parallel.h"
+#include "gatedlm/checkpoint/expert_slices.h"
+#include "gatedlm/checkpoint/tensor_slices.h"
+#include "gatedlm/model/shard_layout.h"
+#include "gatedlm/comm/process_groups.h"
+#include "gatedlm/checkpoint/resume_agreement.h"
+#include "gatedlm/checkpoint/sharded_checkpoint.h"
 #include "gatedlm/infer/generate.h"
 #include "gatedlm/model/transformer.h"
 #include "gatedlm/optim/adamw.h"
@@ -120,8 +121,8 @@ TrainSummary Trainer::run() {
   // Resume before touching the run directory's files, so a bad checkpoint changes nothing.
   TrainSummary summary;
   // Checkpoints hold whole tensors. Each rank reads just its part of them: its tensor-parallel
-  // shard's blocks, its ZeRO-1 block of the moments (dist/tensor_shards.h), or the replicated
-  // tensors and its own experts (dist/expert_shards.h).
+  // shard's blocks, its ZeRO-1 block of the moments (checkpoint/tensor_slices.h), or the replicated
+  // tensors and its own experts (checkpoint/expert_slices.h).
   const std::vector<ParamInfo> whole_infos = whole_expert_infos(
       whole_model_infos(model.params().infos(), tp.size()), ep.rank(), ep.size(), experts_per_rank);
   const SnapshotMoments held_moments =

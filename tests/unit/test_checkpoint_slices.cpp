@@ -11,8 +11,9 @@
 #include "gatedlm/checkpoint/checkpoint.h"
 #include "gatedlm/checkpoint/virtual_layout.h"
 #include "gatedlm/core/error.h"
-#include "gatedlm/dist/partition.h"
-#include "gatedlm/dist/tensor_shards.h"
+#include "gatedlm/comm/partition.h"
+#include "gatedlm/checkpoint/tensor_slices.h"
+#include "gatedlm/model/shard_layout.h"
 #include "temp_dir_test.h"
 
 namespace gatedlm {

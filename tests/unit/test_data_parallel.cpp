@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gatedlm/backend/cpu/cpu_backend.h"
-#include "gatedlm/dist/data_parallel.h"
+#include "gatedlm/parallel/data_parallel.h"
 
 namespace gatedlm {
 namespace {

@@ -7,8 +7,9 @@
 #include <vector>
 
 #include "gatedlm/checkpoint/format.h"
-#include "gatedlm/dist/expert_exchange.h"
-#include "gatedlm/dist/expert_shards.h"
+#include "gatedlm/comm/expert_exchange.h"
+#include "gatedlm/checkpoint/expert_slices.h"
+#include "gatedlm/model/shard_layout.h"
 #include "temp_dir_test.h"
 
 namespace gatedlm {

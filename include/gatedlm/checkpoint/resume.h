@@ -22,7 +22,7 @@ struct ResumePoint {
 // but none is usable, or when the model does not match them (naming the first tensor).
 // `expected` are whole tensors; with `slices`, just those parts of them are read (a rank's
 // share, read_checkpoint_file). Checkpoint directories in `rejected` (found damaged by another
-// rank, dist/resume_agreement.h) are passed over like damaged ones.
+// rank, checkpoint/resume_agreement.h) are passed over like damaged ones.
 std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
                                              const std::vector<ParamInfo>& expected,
                                              const CheckpointSlices* slices = nullptr,

@@ -27,7 +27,7 @@ using NamedLoaders = std::vector<std::pair<std::string, const BatchLoader*>>;
 
 // Which AdamW moments a snapshot holds: the whole model's (gathered under ZeRO-1, a collective)
 // or only this rank's ZeRO-1 block [owned_begin, owned_end), for saves where each rank writes its
-// own moments (dist/sharded_checkpoint.h).
+// own moments (checkpoint/sharded_checkpoint.h).
 enum class SnapshotMoments { whole, owned };
 
 // Fills `into`, reusing its buffers when they already have the right size (no allocation, no

@@ -40,7 +40,7 @@ std::string read_latest(const std::string& run_dir);
 std::string commit_checkpoint(const std::string& run_dir, const CheckpointState& state);
 
 // The steps of commit_checkpoint, for saves whose files several processes write
-// (dist/sharded_checkpoint.h). All files go to checkpoint_temp_dir(run_dir, step), which
+// (checkpoint/sharded_checkpoint.h). All files go to checkpoint_temp_dir(run_dir, step), which
 // begin_checkpoint empties and creates; write_checkpoint_main writes (and fsyncs) model.h5 and
 // config.yaml there; once every file is written and fsynced, publish_checkpoint fsyncs the
 // directory, renames it into place, writes the marker and updates `latest`.

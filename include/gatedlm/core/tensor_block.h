@@ -1,6 +1,6 @@
 // A hyperslab of a row-major tensor: `count` elements along each dimension from `start`. The
 // one place where blocks become runs of contiguous elements, for tensor-parallel shards
-// (dist/tensor_shards.h) and for checkpoint slices (checkpoint/virtual_layout.h).
+// (model/shard_layout.h) and for checkpoint slices (checkpoint/virtual_layout.h).
 #pragma once
 
 #include <cstdint>

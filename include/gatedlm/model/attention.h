@@ -8,7 +8,7 @@
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/config/config.h"
-#include "gatedlm/dist/tensor_parallel.h"
+#include "gatedlm/comm/tensor_parallel.h"
 #include "gatedlm/model/attention_gate.h"
 #include "gatedlm/model/instrumentation.h"
 #include "gatedlm/model/kv_cache.h"
@@ -30,7 +30,7 @@ struct AttentionScratch {
 
 class Attention {
  public:
-  // config: of this tensor-parallel shard (dist/tensor_parallel.h); tp sums its partial results.
+  // config: of this tensor-parallel shard (comm/tensor_parallel.h); tp sums its partial results.
   Attention(const ModelConfig& config, ParameterSet& params, const std::string& prefix,
             const TensorParallel& tp = {});
 

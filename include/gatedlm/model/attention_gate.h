@@ -7,7 +7,7 @@
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/config/config.h"
-#include "gatedlm/dist/tensor_parallel.h"
+#include "gatedlm/comm/tensor_parallel.h"
 #include "gatedlm/model/instrumentation.h"
 #include "gatedlm/model/parameters.h"
 

@@ -12,7 +12,7 @@
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/config/config.h"
-#include "gatedlm/dist/expert_exchange.h"
+#include "gatedlm/comm/expert_exchange.h"
 #include "gatedlm/model/mlp.h"
 #include "gatedlm/model/moe_dispatch.h"
 #include "gatedlm/model/parameters.h"

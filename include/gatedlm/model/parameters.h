@@ -20,7 +20,7 @@ struct ParamInfo {
   ParamInit init = ParamInit::normal;
   bool weight_decay = true;
   int64_t offset = 0;  // elements into the parameter buffer
-  int split_dim = -1;  // tensor parallelism: the dimension shards cut (dist/tensor_parallel.h)
+  int split_dim = -1;  // tensor parallelism: the dimension shards cut (comm/tensor_parallel.h)
   int64_t numel() const { return shape_numel(shape); }
 };
 

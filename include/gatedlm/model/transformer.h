@@ -10,7 +10,7 @@
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/config/config.h"
-#include "gatedlm/dist/tensor_parallel.h"
+#include "gatedlm/comm/tensor_parallel.h"
 #include "gatedlm/model/attention.h"
 #include "gatedlm/model/instrumentation.h"
 #include "gatedlm/model/mlp.h"
@@ -24,7 +24,7 @@ class Transformer {
  public:
   // With a tensor-parallel group this is one shard: blocks built from local_model_config, its
   // parameters local slices (ParamInfo::split_dim says how each is cut). With a distributed
-  // expert exchange its MoE layers hold only this rank's experts (dist/expert_exchange.h).
+  // expert exchange its MoE layers hold only this rank's experts (comm/expert_exchange.h).
   Transformer(const ModelConfig& config, Backend& backend, const TensorParallel& tp = {},
               const ExpertExchange& ep = {});
   ~Transformer();

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "gatedlm/backend/backend.h"
-#include "gatedlm/dist/tensor_parallel.h"
+#include "gatedlm/comm/tensor_parallel.h"
 
 namespace gatedlm {
 

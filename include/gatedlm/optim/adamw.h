@@ -1,15 +1,15 @@
 // AdamW over a ParameterSet: decoupled weight decay, none on norms and static gate logits
 // (ParamInfo::weight_decay), the embedding per optimizer.decay_embeddings.
 // ZeRO-1: handed a data-parallel group, each rank keeps the moments of one block of the flat
-// parameter buffer (dist/partition.h) and updates only those parameters; the caller reduces
+// parameter buffer (comm/partition.h) and updates only those parameters; the caller reduces
 // the gradients into that block first and all-gathers the parameters after.
 #pragma once
 
 #include <cstdint>
 
 #include "gatedlm/config/config.h"
-#include "gatedlm/dist/communicator.h"
-#include "gatedlm/dist/partition.h"
+#include "gatedlm/comm/communicator.h"
+#include "gatedlm/comm/partition.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {

@@ -11,7 +11,7 @@
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/config/config.h"
-#include "gatedlm/dist/communicator.h"
+#include "gatedlm/comm/communicator.h"
 
 namespace gatedlm {
 
@@ -31,7 +31,7 @@ class Trainer {
   // Resume from this checkpoint (a checkpoint directory, its model.h5, or a run directory)
   // instead of the run directory's latest one.
   void set_resume_path(std::string path) { resume_path_ = std::move(path); }
-  // The processes this run spans (dist/launch.h); without one the run is single-process.
+  // The processes this run spans (comm/launch.h); without one the run is single-process.
   // Rank 0 alone writes config.yaml, metrics.jsonl and checkpoints.
   void set_world(std::unique_ptr<Communicator> world) { world_ = std::move(world); }
   TrainSummary run();

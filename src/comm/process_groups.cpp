@@ -1,4 +1,4 @@
-#include "gatedlm/dist/process_groups.h"
+#include "gatedlm/comm/process_groups.h"
 
 #include <fmt/format.h>
 

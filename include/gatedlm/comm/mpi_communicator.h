@@ -1,10 +1,10 @@
 // The MPI communicator (Open MPI): collectives on host memory, for CPU tensors, and the
-// bootstrap channel of the NCCL communicator. Needs MPI initialised (dist/launch.h does it).
+// bootstrap channel of the NCCL communicator. Needs MPI initialised (comm/launch.h does it).
 #pragma once
 
 #include <memory>
 
-#include "gatedlm/dist/communicator.h"
+#include "gatedlm/comm/communicator.h"
 
 namespace gatedlm {
 

@@ -1,4 +1,4 @@
-#include "gatedlm/dist/launch.h"
+#include "gatedlm/comm/launch.h"
 
 #include <mpi.h>
 #include <spdlog/spdlog.h>
@@ -7,7 +7,7 @@
 #include <string>
 
 #include "gatedlm/core/error.h"
-#include "gatedlm/dist/mpi_communicator.h"
+#include "gatedlm/comm/mpi_communicator.h"
 
 namespace gatedlm {
 namespace {

@@ -1,4 +1,4 @@
-#include "gatedlm/dist/sharded_checkpoint.h"
+#include "gatedlm/checkpoint/sharded_checkpoint.h"
 
 #include <spdlog/spdlog.h>
 
@@ -8,8 +8,9 @@
 
 #include "gatedlm/checkpoint/store.h"
 #include "gatedlm/checkpoint/virtual_layout.h"
-#include "gatedlm/dist/expert_shards.h"
-#include "gatedlm/dist/tensor_shards.h"
+#include "gatedlm/checkpoint/expert_slices.h"
+#include "gatedlm/checkpoint/tensor_slices.h"
+#include "gatedlm/model/shard_layout.h"
 
 namespace gatedlm {
 namespace {

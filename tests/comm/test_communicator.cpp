@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "gatedlm/core/error.h"
-#include "gatedlm/dist/launch.h"
-#include "gatedlm/dist/process_groups.h"
+#include "gatedlm/comm/launch.h"
+#include "gatedlm/comm/process_groups.h"
 
 namespace gatedlm {
 namespace {

@@ -1,4 +1,4 @@
-#include "gatedlm/dist/resume_agreement.h"
+#include "gatedlm/checkpoint/resume_agreement.h"
 
 #include <spdlog/spdlog.h>
 

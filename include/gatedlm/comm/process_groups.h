@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "gatedlm/dist/communicator.h"
+#include "gatedlm/comm/communicator.h"
 
 namespace gatedlm {
 

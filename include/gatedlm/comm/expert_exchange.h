@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "gatedlm/dist/communicator.h"
+#include "gatedlm/comm/communicator.h"
 
 namespace gatedlm {
 

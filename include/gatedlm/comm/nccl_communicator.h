@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "gatedlm/dist/communicator.h"
+#include "gatedlm/comm/communicator.h"
 
 namespace gatedlm {
 

@@ -1,4 +1,4 @@
-#include "gatedlm/dist/mpi_communicator.h"
+#include "gatedlm/comm/mpi_communicator.h"
 
 #include <mpi.h>
 

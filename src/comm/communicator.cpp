@@ -1,4 +1,4 @@
-#include "gatedlm/dist/communicator.h"
+#include "gatedlm/comm/communicator.h"
 
 #include <fmt/format.h>
 

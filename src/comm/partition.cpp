@@ -1,4 +1,4 @@
-#include "gatedlm/dist/partition.h"
+#include "gatedlm/comm/partition.h"
 
 namespace gatedlm {
 

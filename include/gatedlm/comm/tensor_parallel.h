@@ -15,7 +15,7 @@
 #include <string>
 
 #include "gatedlm/config/config.h"
-#include "gatedlm/dist/communicator.h"
+#include "gatedlm/comm/communicator.h"
 
 namespace gatedlm {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "gatedlm/core/error.h"
-#include "gatedlm/dist/nccl_communicator.h"
+#include "gatedlm/comm/nccl_communicator.h"
 
 namespace gatedlm {
 namespace {

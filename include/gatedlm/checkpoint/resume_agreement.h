@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "gatedlm/checkpoint/resume.h"
-#include "gatedlm/dist/communicator.h"
+#include "gatedlm/comm/communicator.h"
 
 namespace gatedlm {
 

@@ -14,8 +14,8 @@
 
 #include "gatedlm/checkpoint/retention.h"
 #include "gatedlm/checkpoint/state.h"
-#include "gatedlm/dist/partition.h"
-#include "gatedlm/dist/process_groups.h"
+#include "gatedlm/comm/partition.h"
+#include "gatedlm/comm/process_groups.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {

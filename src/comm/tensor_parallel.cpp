@@ -1,4 +1,4 @@
-#include "gatedlm/dist/tensor_parallel.h"
+#include "gatedlm/comm/tensor_parallel.h"
 
 namespace gatedlm {
 namespace {

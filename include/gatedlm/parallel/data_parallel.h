@@ -12,9 +12,9 @@
 // group): a reduce-scatter gives each rank the summed gradient of its block, AdamW updates that
 // block, and an all-gather brings every rank the whole updated parameters.
 //
-// Expert parallelism: an expert group's ranks hold different routed experts (dist/
-// expert_shards.h), so those gradients are summed over the expert-data group (the data ranks that
-// hold the same experts) and the rest over the whole data group, after backward (no overlap).
+// Expert parallelism: an expert group's ranks hold different routed experts
+// (model/shard_layout.h), so those gradients are summed over the expert-data group (the data ranks
+// that hold the same experts) and the rest over the whole data group, after backward (no overlap).
 // Not combined with ZeRO-1.
 #pragma once
 
@@ -22,8 +22,8 @@
 #include <memory>
 #include <vector>
 
-#include "gatedlm/dist/communicator.h"
-#include "gatedlm/dist/tensor_parallel.h"
+#include "gatedlm/comm/communicator.h"
+#include "gatedlm/comm/tensor_parallel.h"
 #include "gatedlm/model/parameters.h"
 #include "gatedlm/optim/adamw.h"
 

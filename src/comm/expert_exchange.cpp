@@ -1,4 +1,4 @@
-#include "gatedlm/dist/expert_exchange.h"
+#include "gatedlm/comm/expert_exchange.h"
 
 namespace gatedlm {
 namespace {

@@ -1,10 +1,10 @@
-#include "gatedlm/dist/data_parallel.h"
+#include "gatedlm/parallel/data_parallel.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "gatedlm/core/error.h"
-#include "gatedlm/dist/expert_shards.h"
+#include "gatedlm/model/shard_layout.h"
 
 namespace gatedlm {
 namespace {
