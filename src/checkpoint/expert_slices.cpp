@@ -12,8 +12,7 @@ ShardedLayout expert_sharded_layout(const std::vector<ParamInfo>& local, int ran
   for (int r = 0; r < size; ++r)
     layout.files.push_back(fmt::format("model-ep{:02d}-of-{:02d}.h5", r, size));
   for (const ParamInfo& p : whole_expert_infos(local, rank, size, per_rank)) {
-    const int64_t expert = routed_expert_index(p.name);
-    const int owner = expert < 0 ? 0 : static_cast<int>(expert / per_rank);
+    const int owner = p.routed_expert() ? static_cast<int>(p.spec.expert / per_rank) : 0;
     layout.tensors.push_back({p.name, p.shape, {{owner, whole_block(p.shape)}}});
   }
   return layout;
@@ -34,8 +33,7 @@ std::vector<TensorSlot> expert_file_slots(const std::vector<ParamInfo>& local,
 CheckpointSlices expert_slices(const std::vector<ParamInfo>& whole, int rank, int64_t per_rank) {
   CheckpointSlices slices;
   for (const ParamInfo& p : whole) {
-    const int64_t expert = routed_expert_index(p.name);
-    if (expert < 0 || expert / per_rank == rank)
+    if (!p.routed_expert() || p.spec.expert / per_rank == rank)
       slices.params.emplace_back(whole_block(p.shape));
     else
       slices.params.emplace_back(std::nullopt);

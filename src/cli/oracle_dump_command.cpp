@@ -32,8 +32,8 @@ void randomize_constant_params(ParameterSet& params, uint64_t seed) {
   std::vector<float> host(static_cast<size_t>(params.numel()));
   params.backend().to_host(host.data(), params.params().data(), params.numel());
   for (const ParamInfo& p : params.infos()) {
-    if (p.init == ParamInit::normal) continue;
-    const float base = p.init == ParamInit::ones ? 1.0f : 0.0f;
+    if (p.spec.init == ParamInit::normal) continue;
+    const float base = p.spec.init == ParamInit::ones ? 1.0f : 0.0f;
     for (int64_t i = 0; i < p.numel(); ++i)
       host[p.offset + i] = base + static_cast<float>(rng.normal() * 0.5);
   }

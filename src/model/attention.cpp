@@ -32,20 +32,25 @@ Attention::Attention(const ModelConfig& c, ParameterSet& params, const std::stri
   const bool fused_gate = gate_.enabled() && gate_.input_dependent();
   fused_width_ = gate_col_ + (fused_gate ? gate_.width() : 0);
   const int64_t C = c.hidden_size;
-  q_proj_ = params.add(prefix + "q_proj.weight", {q_width_, C}, ParamInit::normal, true);
-  const auto k_proj = params.add(prefix + "k_proj.weight", {kv_width_, C}, ParamInit::normal, true);
-  const auto v_proj = params.add(prefix + "v_proj.weight", {kv_width_, C}, ParamInit::normal, true);
-  (void)k_proj;
-  (void)v_proj;
-  if (fused_gate) gate_.declare(params, prefix, C);  // adjacent to v_proj: fused GEMM
-  o_proj_ = params.add(prefix + "o_proj.weight", {C, q_width_}, ParamInit::normal, true);
+  // q, k, v (and an input-dependent gate) are one column-parallel GEMM over [q | k | v | gate].
+  ParamSpec fused = weight_spec(TensorSplit::column);
+  fused.fused_group = prefix + "qkv_gate";
+  q_proj_ = params.add(prefix + "q_proj.weight", {q_width_, C}, fused);
+  params.add(prefix + "k_proj.weight", {kv_width_, C}, fused);
+  params.add(prefix + "v_proj.weight", {kv_width_, C}, fused);
+  if (fused_gate) gate_.declare(params, prefix, C, fused.fused_group);
+  o_proj_ = params.add(prefix + "o_proj.weight", {C, q_width_}, weight_spec(TensorSplit::row));
+  // Per-head norms are shared by all heads, and each shard sees only its own heads.
   if (c.qk_norm) {
-    q_norm_ = params.add(prefix + "q_norm.weight", {c.head_dim}, ParamInit::ones, false);
-    k_norm_ = params.add(prefix + "k_norm.weight", {c.head_dim}, ParamInit::ones, false);
+    q_norm_ = params.add(prefix + "q_norm.weight", {c.head_dim},
+                         norm_spec(GradientKind::partial_over_tensor));
+    k_norm_ = params.add(prefix + "k_norm.weight", {c.head_dim},
+                         norm_spec(GradientKind::partial_over_tensor));
   }
-  if (gate_.enabled() && !gate_.input_dependent()) gate_.declare(params, prefix, C);
+  if (gate_.enabled() && !gate_.input_dependent()) gate_.declare(params, prefix, C, "");
   if (c.sdpa_output_transform == SdpaOutputTransform::rmsnorm)
-    sdpa_norm_ = params.add(prefix + "sdpa_norm.weight", {c.head_dim}, ParamInit::ones, false);
+    sdpa_norm_ = params.add(prefix + "sdpa_norm.weight", {c.head_dim},
+                            norm_spec(GradientKind::partial_over_tensor));
 }
 
 bool Attention::gate_on_query_pre_norm() const {

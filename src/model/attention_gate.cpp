@@ -70,17 +70,29 @@ int64_t AttentionGate::width_for(const ModelConfig& config) {
   return config.attention_gate.position == GatePosition::none ? 0 : make_spec(config).width();
 }
 
-void AttentionGate::declare(ParameterSet& params, const std::string& prefix, int64_t hidden) {
+void AttentionGate::declare(ParameterSet& params, const std::string& prefix, int64_t hidden,
+                            const std::string& fused_group) {
   if (!enabled()) return;
   params_ = &params;
+  // A gate cuts with the heads it gates; a dense (G5) gate acts on the summed o_proj output, so
+  // every shard computes it whole.
+  const TensorSplit split =
+      position_ == GatePosition::dense ? TensorSplit::replicated : TensorSplit::column;
   if (input_dependent_) {
-    params.add(prefix + "gate_proj.weight", {width(), hidden}, ParamInit::normal, true);
+    ParamSpec spec = weight_spec(split);
+    spec.fused_group = fused_group;
+    params.add(prefix + "gate_proj.weight", {width(), hidden}, spec);
   } else {
     const Shape shape = spec_.elementwise && position_ != GatePosition::dense
                             ? Shape{spec_.heads, spec_.head_dim}
                             : Shape{width()};
     // Zero logits: the gate starts at act(0), as the paper's static control does.
-    static_logits_ = params.add(prefix + "gate_logits", shape, ParamInit::zeros, false);
+    ParamSpec spec;
+    spec.init = ParamInit::zeros;
+    spec.decay = WeightDecay::none;
+    spec.split = split;
+    spec.gradient = GradientKind::local;
+    static_logits_ = params.add(prefix + "gate_logits", shape, spec);
   }
 }
 

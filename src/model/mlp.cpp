@@ -36,9 +36,12 @@ Mlp::Mlp(const ModelConfig& c, ParameterSet& params, const std::string& prefix,
 Mlp::Mlp(int64_t hidden, int64_t intermediate, ParameterSet& params, const std::string& prefix,
          const TensorParallel& tp)
     : hidden_(hidden), inter_(intermediate), tp_(tp), params_(params) {
-  gate_up_ = params.add(prefix + "gate_proj.weight", {inter_, hidden_}, ParamInit::normal, true);
-  params.add(prefix + "up_proj.weight", {inter_, hidden_}, ParamInit::normal, true);
-  down_ = params.add(prefix + "down_proj.weight", {hidden_, inter_}, ParamInit::normal, true);
+  // gate_proj and up_proj are one column-parallel GEMM over [gate | up].
+  ParamSpec gate_up = weight_spec(TensorSplit::column);
+  gate_up.fused_group = prefix + "gate_up";
+  gate_up_ = params.add(prefix + "gate_proj.weight", {inter_, hidden_}, gate_up);
+  params.add(prefix + "up_proj.weight", {inter_, hidden_}, gate_up);
+  down_ = params.add(prefix + "down_proj.weight", {hidden_, inter_}, weight_spec(TensorSplit::row));
 }
 
 SwigluWeights Mlp::weights() const {

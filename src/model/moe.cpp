@@ -42,23 +42,27 @@ MoeLayer::MoeLayer(const ModelConfig& c, ParameterSet& params, const std::string
       top_k_(moe_.num_experts_per_tok),
       inter_(moe_.moe_intermediate_size),
       params_(params) {
-  router_ = params.add(prefix + "gate.weight", {experts_, hidden_}, ParamInit::normal, true);
+  // The router is replicated: every rank routes its own tokens.
+  router_ =
+      params.add(prefix + "gate.weight", {experts_, hidden_}, weight_spec(TensorSplit::replicated));
   const int64_t first = exchange_.first_expert(experts_);
   for (int64_t e = first; e < first + exchange_.local_experts(experts_); ++e) {
     const std::string p = prefix + "experts." + std::to_string(e) + ".";
-    // gate_proj and up_proj adjacent: one GEMM per expert computes the fused gate|up.
-    expert_gate_up_.push_back(
-        params.add(p + "gate_proj.weight", {inter_, hidden_}, ParamInit::normal, true));
-    params.add(p + "up_proj.weight", {inter_, hidden_}, ParamInit::normal, true);
-    expert_down_.push_back(
-        params.add(p + "down_proj.weight", {hidden_, inter_}, ParamInit::normal, true));
+    ParamSpec expert = weight_spec(TensorSplit::replicated);
+    expert.gradient = GradientKind::expert;
+    expert.expert = e;
+    ParamSpec gate_up = expert;  // one GEMM per expert computes the fused gate|up
+    gate_up.fused_group = p + "gate_up";
+    expert_gate_up_.push_back(params.add(p + "gate_proj.weight", {inter_, hidden_}, gate_up));
+    params.add(p + "up_proj.weight", {inter_, hidden_}, gate_up);
+    expert_down_.push_back(params.add(p + "down_proj.weight", {hidden_, inter_}, expert));
   }
   if (moe_.num_shared_experts > 0) {
     shared_ = std::make_unique<Mlp>(hidden_, moe_.num_shared_experts * inter_, params,
                                     prefix + "shared_expert.");
     if (moe_.shared_expert_gate)
-      shared_gate_ =
-          params.add(prefix + "shared_expert_gate.weight", {1, hidden_}, ParamInit::normal, true);
+      shared_gate_ = params.add(prefix + "shared_expert_gate.weight", {1, hidden_},
+                                weight_spec(TensorSplit::replicated));
   }
 }
 

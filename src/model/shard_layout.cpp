@@ -1,20 +1,21 @@
 #include "gatedlm/model/shard_layout.h"
 
 #include <algorithm>
-#include <cstring>
 #include <stdexcept>
 #include <unordered_map>
 
 namespace gatedlm {
 namespace {
 
-constexpr const char* kExperts = "mlp.experts.";
-
-// `name` with its expert index moved by `shift` (a name of another rank's expert).
-std::string renumber(const std::string& name, int64_t shift) {
-  const size_t begin = name.find(kExperts) + std::strlen(kExperts), end = name.find('.', begin);
-  return name.substr(0, begin) +
-         std::to_string(std::stoll(name.substr(begin, end - begin)) + shift) + name.substr(end);
+// The name of expert `to`'s copy of expert `from`'s parameter `name`: MoeLayer names experts'
+// parameters "...experts.{e}.<tensor>".
+std::string expert_name(const std::string& name, int64_t from, int64_t to) {
+  const std::string mark = "experts." + std::to_string(from) + ".";
+  const size_t at = name.rfind(mark);
+  if (at == std::string::npos)
+    throw std::logic_error("expert parameter " + name + " does not name expert " +
+                           std::to_string(from));
+  return name.substr(0, at) + "experts." + std::to_string(to) + "." + name.substr(at + mark.size());
 }
 
 }  // namespace
@@ -55,28 +56,22 @@ std::vector<float> cut_shard_values(const std::vector<float>& whole_values,
   return cut;
 }
 
-int64_t routed_expert_index(const std::string& name) {
-  const size_t at = name.find(kExperts);
-  if (at == std::string::npos) return -1;
-  const size_t begin = at + std::strlen(kExperts), end = name.find('.', begin);
-  if (end == std::string::npos || end == begin) return -1;
-  return std::stoll(name.substr(begin, end - begin));
-}
-
 std::vector<ParamInfo> whole_expert_infos(const std::vector<ParamInfo>& local, int rank, int size,
                                           int64_t per_rank) {
   std::vector<ParamInfo> whole;
   for (size_t i = 0; i < local.size();) {
-    if (routed_expert_index(local[i].name) < 0) {
+    if (!local[i].routed_expert()) {
       whole.push_back(local[i++]);
       continue;
     }
     size_t end = i;
-    while (end < local.size() && routed_expert_index(local[end].name) >= 0) ++end;
+    while (end < local.size() && local[end].routed_expert()) ++end;
     for (int r = 0; r < size; ++r)
       for (size_t j = i; j < end; ++j) {
         ParamInfo p = local[j];
-        p.name = renumber(p.name, (r - rank) * per_rank);
+        const int64_t expert = p.spec.expert + (r - rank) * per_rank;
+        p.name = expert_name(p.name, p.spec.expert, expert);
+        p.spec.expert = expert;
         whole.push_back(p);
       }
     i = end;

@@ -20,10 +20,8 @@ struct Transformer::Block {
 
   Block(const ModelConfig& c, ParameterSet& params, const std::string& prefix, bool is_moe,
         const TensorParallel& tp, const ExpertExchange& ep)
-      : norm1(
-            params.add(prefix + "input_layernorm.weight", {c.hidden_size}, ParamInit::ones, false)),
-        norm2(params.add(prefix + "post_attention_layernorm.weight", {c.hidden_size},
-                         ParamInit::ones, false)),
+      : norm1(params.add(prefix + "input_layernorm.weight", {c.hidden_size}, norm_spec())),
+        norm2(params.add(prefix + "post_attention_layernorm.weight", {c.hidden_size}, norm_spec())),
         attention(c, params, prefix + "self_attn.", tp) {
     // MoE under tensor parallelism is rejected by config validation.
     if (is_moe)
@@ -40,9 +38,15 @@ Transformer::Transformer(const ModelConfig& c, Backend& backend, const TensorPar
       tp_(tp),
       vocab_(c.vocab_size, tp),
       ep_(ep),
-      backend_(backend) {
+      backend_(backend),
+      params_(tp.size()) {
   const int64_t V = vocab_.local_vocab();
-  embed_ = params_.add("model.embed_tokens.weight", {V, c.hidden_size}, ParamInit::normal, true);
+  // The embedding and LM head: vocabulary-parallel when tensor parallelism splits the vocabulary.
+  ParamSpec table = weight_spec(tp.splits_vocab() ? TensorSplit::vocab : TensorSplit::replicated);
+  table.matmul = false;  // the LM head's FLOPs are counted from the config (tied or not)
+  ParamSpec embedding = table;
+  embedding.decay = WeightDecay::embedding;
+  embed_ = params_.add("model.embed_tokens.weight", {V, c.hidden_size}, embedding);
   int64_t moe_layers = 0;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const bool is_moe = c.moe && c.moe->is_moe_layer(l);
@@ -51,13 +55,8 @@ Transformer::Transformer(const ModelConfig& c, Backend& backend, const TensorPar
         local_config_, params_, "model.layers." + std::to_string(l) + ".", is_moe, tp, ep));
   }
   if (moe_layers > 0) router_losses_ = std::make_unique<RouterLosses>(*c.moe, moe_layers);
-  final_norm_ = params_.add("model.norm.weight", {c.hidden_size}, ParamInit::ones, false);
-  if (!c.tie_word_embeddings)
-    lm_head_ = params_.add("lm_head.weight", {V, c.hidden_size}, ParamInit::normal, true);
-  if (tp.size() > 1)
-    for (size_t i = 0; i < params_.infos().size(); ++i)
-      params_.set_split_dim(static_cast<ParameterSet::Id>(i),
-                            tensor_split_dim(params_.infos()[i].name, c, tp.split_vocab));
+  final_norm_ = params_.add("model.norm.weight", {c.hidden_size}, norm_spec());
+  if (!c.tie_word_embeddings) lm_head_ = params_.add("lm_head.weight", {V, c.hidden_size}, table);
   params_.allocate(backend_);
 }
 
@@ -313,22 +312,17 @@ void Transformer::sum_analysis_over_shards(ModelAnalysis& analysis, const ModelA
 }
 
 double Transformer::training_flops_per_token(int64_t seq_len) const {
-  // Projections (names ending in "_proj.weight") plus the LM head, tied or not; a routed expert
-  // counts k/E of its weights (the share of tokens that reach it), the router all of its own.
-  // Under expert parallelism a rank holds E/e experts and runs them for e ranks' tokens.
+  // GEMM weights (ParamSpec::matmul) plus the LM head, tied or not; a routed expert counts k/E
+  // of its weights (the share of tokens that reach it), the router all of its own. Under
+  // expert parallelism a rank holds E/e experts and runs them for e ranks' tokens.
   double matmul_params = static_cast<double>(config_.vocab_size * config_.hidden_size);
-  auto ends_with = [](const std::string& name, const std::string& suffix) {
-    return name.size() > suffix.size() &&
-           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
   for (const ParamInfo& p : params_.infos()) {
+    if (!p.spec.matmul) continue;
     double used = static_cast<double>(p.numel());
-    if (config_.moe && p.name.find(".mlp.experts.") != std::string::npos)
+    if (p.routed_expert())
       used *= static_cast<double>(config_.moe->num_experts_per_tok * ep_.size()) /
               static_cast<double>(config_.moe->num_experts);
-    if (ends_with(p.name, "_proj.weight") || ends_with(p.name, ".mlp.gate.weight") ||
-        ends_with(p.name, ".shared_expert_gate.weight"))
-      matmul_params += used;
+    matmul_params += used;
   }
   const double attention =
       6.0 * config_.num_hidden_layers * seq_len * config_.num_attention_heads * config_.head_dim;

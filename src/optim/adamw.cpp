@@ -19,8 +19,14 @@ AdamW::AdamW(const OptimizerConfig& config, ParameterSet& params, Communicator* 
 }
 
 bool AdamW::decays(const ParamInfo& info) const {
-  if (!info.weight_decay) return false;
-  if (info.name == "model.embed_tokens.weight") return config_.decay_embeddings;
+  switch (info.spec.decay) {
+    case WeightDecay::none:
+      return false;
+    case WeightDecay::embedding:
+      return config_.decay_embeddings;
+    case WeightDecay::decay:
+      break;
+  }
   return true;
 }
 

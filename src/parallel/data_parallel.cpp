@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "gatedlm/core/error.h"
-#include "gatedlm/model/shard_layout.h"
 
 namespace gatedlm {
 namespace {
@@ -12,8 +11,6 @@ namespace {
 void all_reduce_in_buckets(Communicator& group, float* data, int64_t n, int64_t bucket) {
   for (int64_t at = 0; at < n; at += bucket) group.all_reduce(data + at, std::min(bucket, n - at));
 }
-
-bool is_routed_expert(const ParamInfo& p) { return routed_expert_index(p.name) >= 0; }
 
 // RuntimeFailure unless `value` (a sum of squares of parameters) is the same on every rank.
 void check_same_everywhere(Communicator& group, double value) {
@@ -51,8 +48,7 @@ void DataParallel::sum_partial_gradients(int64_t from, int64_t to) {
   if (tp_.size() == 1) return;
   float* grads = params_.grads().data();
   for (const ParamInfo& p : params_.infos())
-    if (p.offset >= from && p.offset < to && p.split_dim < 0 &&
-        gradient_is_partial_per_shard(p.name))
+    if (p.offset >= from && p.offset < to && p.spec.gradient == GradientKind::partial_over_tensor)
       tp_.sum_partials(grads + p.offset, p.numel());
 }
 
@@ -83,10 +79,9 @@ void DataParallel::reduce_gradients() {
     const std::vector<ParamInfo>& infos = params_.infos();
     for (size_t i = 0; i < infos.size();) {
       size_t end = i + 1;
-      while (end < infos.size() && is_routed_expert(infos[end]) == is_routed_expert(infos[i]))
-        ++end;
+      while (end < infos.size() && infos[end].routed_expert() == infos[i].routed_expert()) ++end;
       all_reduce_in_buckets(
-          is_routed_expert(infos[i]) ? *ep_.expert_data : data_, grads + infos[i].offset,
+          infos[i].routed_expert() ? *ep_.expert_data : data_, grads + infos[i].offset,
           infos[end - 1].offset + infos[end - 1].numel() - infos[i].offset, bucket_elements_);
       i = end;
     }
@@ -112,7 +107,7 @@ double DataParallel::grad_norm() {
       const int64_t lo = std::max(p.offset, begin), hi = std::min(p.offset + p.numel(), end);
       if (lo >= hi) continue;
       const double squares = be.sum_squares(grads + lo, hi - lo);
-      if (ep_.split() && is_routed_expert(p))
+      if (ep_.split() && p.routed_expert())
         experts += squares;
       else
         sums[p.split_dim >= 0 ? 1 : 0] += squares;
@@ -140,7 +135,7 @@ void DataParallel::check_replicas_agree() {
   // Routed experts are replicas over the expert-data group only; the rest over the data group.
   double replicated = 0.0, experts = 0.0;
   for (const ParamInfo& p : params_.infos())
-    (is_routed_expert(p) ? experts : replicated) += be.sum_squares(values + p.offset, p.numel());
+    (p.routed_expert() ? experts : replicated) += be.sum_squares(values + p.offset, p.numel());
   check_same_everywhere(data_, replicated);
   check_same_everywhere(*ep_.expert_data, experts);
 }

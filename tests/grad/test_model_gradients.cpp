@@ -43,8 +43,8 @@ void randomize(ParameterSet& params, Rng& rng) {
   std::vector<float> host(static_cast<size_t>(params.numel()));
   for (const ParamInfo& p : params.infos()) {
     for (int64_t i = 0; i < p.numel(); ++i) {
-      const double base = p.init == ParamInit::normal ? 0.0 : 1.0;
-      const double std = p.init == ParamInit::normal ? 0.4 : 0.3;
+      const double base = p.spec.init == ParamInit::normal ? 0.0 : 1.0;
+      const double std = p.spec.init == ParamInit::normal ? 0.4 : 0.3;
       host[p.offset + i] = static_cast<float>(base + rng.normal() * std);
     }
   }

@@ -203,7 +203,7 @@ void check_model(const ModelConfig& config) {
       const bool router = p.name.find("mlp.gate.weight") != std::string::npos;
       for (int64_t i = 0; i < p.numel(); ++i)
         host[p.offset + i] =
-            static_cast<float>(p.init == ParamInit::normal ? rng.normal() * (router ? 1.5 : 0.4)
+            static_cast<float>(p.spec.init == ParamInit::normal ? rng.normal() * (router ? 1.5 : 0.4)
                                                            : 1.0 + rng.normal() * 0.3);
     }
     round_for_fd(host.data(), params.numel());

@@ -9,10 +9,10 @@
 #include <numeric>
 
 #include "gatedlm/checkpoint/checkpoint.h"
-#include "gatedlm/checkpoint/virtual_layout.h"
-#include "gatedlm/core/error.h"
-#include "gatedlm/comm/partition.h"
 #include "gatedlm/checkpoint/tensor_slices.h"
+#include "gatedlm/checkpoint/virtual_layout.h"
+#include "gatedlm/comm/partition.h"
+#include "gatedlm/core/error.h"
 #include "gatedlm/model/shard_layout.h"
 #include "temp_dir_test.h"
 
@@ -101,10 +101,12 @@ std::vector<ParamInfo> local_infos() {
   std::vector<ParamInfo> infos(3);
   infos[0].name = "model.layers.0.mlp.up_proj.weight";
   infos[0].shape = {2, 3};
-  infos[0].split_dim = 0;
+  infos[0].spec = weight_spec(TensorSplit::column);
+  infos[0].split_dim = split_dimension(TensorSplit::column);
   infos[1].name = "model.layers.0.mlp.down_proj.weight";
   infos[1].shape = {3, 2};
-  infos[1].split_dim = 1;
+  infos[1].spec = weight_spec(TensorSplit::row);
+  infos[1].split_dim = split_dimension(TensorSplit::row);
   infos[1].offset = 6;
   infos[2].name = "model.norm.weight";
   infos[2].shape = {3};

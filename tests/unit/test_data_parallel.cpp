@@ -9,19 +9,16 @@
 
 #include "gatedlm/backend/cpu/cpu_backend.h"
 #include "gatedlm/parallel/data_parallel.h"
+#include "silent_group.h"
 
 namespace gatedlm {
 namespace {
 
 // A group of two whose collectives change nothing; it records the async all-reduces it starts
 // (offset into `base`, length) and how many of them were waited for.
-class RecordingGroup final : public Communicator {
+class RecordingGroup final : public SilentGroup {
  public:
   explicit RecordingGroup(const float* base) : base_(base) {}
-  int rank() const override { return 0; }
-  int size() const override { return 2; }
-  std::string name() const override { return "recording"; }
-  std::unique_ptr<Communicator> split(int, int) override { return nullptr; }
 
   std::vector<std::pair<int64_t, int64_t>> started;
   int waited = 0;
@@ -36,14 +33,6 @@ class RecordingGroup final : public Communicator {
     started.emplace_back(data - base_, n);
     return std::make_unique<Pending>(waited);
   }
-  void do_all_reduce(void*, int64_t, DataType, ReduceOp) override {}
-  void do_reduce_scatter(float*, const float*, const std::vector<int64_t>&) override {}
-  void do_all_gather(float*, const std::vector<int64_t>&) override {}
-  void do_broadcast(void*, int64_t, DataType, int) override {}
-  void do_all_to_all_counts(const int64_t*, int64_t*, int64_t) override {}
-  void do_all_to_allv(const float*, const std::vector<int64_t>&, float*,
-                      const std::vector<int64_t>&) override {}
-  void do_barrier() override {}
 
  private:
   const float* base_;
@@ -55,7 +44,7 @@ struct Model {
   Model() {
     // Offsets 0, 12, 20, 35: four "layers" of 12, 8, 15 and 5 floats (40 in all).
     for (auto [name, n] : {std::pair{"a", 12}, {"b", 8}, {"c", 15}, {"d", 5}})
-      params.add(name, {n}, ParamInit::zeros, false);
+      params.add(name, {n}, norm_spec());
     params.allocate(*backend);
   }
 };

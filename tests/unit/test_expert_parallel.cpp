@@ -6,19 +6,25 @@
 #include <filesystem>
 #include <vector>
 
+#include "gatedlm/checkpoint/expert_slices.h"
 #include "gatedlm/checkpoint/format.h"
 #include "gatedlm/comm/expert_exchange.h"
-#include "gatedlm/checkpoint/expert_slices.h"
+#include "gatedlm/model/moe.h"
 #include "gatedlm/model/shard_layout.h"
 #include "temp_dir_test.h"
 
 namespace gatedlm {
 namespace {
 
-ParamInfo info(const std::string& name, int64_t numel) {
+ParamInfo info(const std::string& name, int64_t numel, int64_t expert = -1) {
   ParamInfo p;
   p.name = name;
   p.shape = {numel};
+  p.spec = weight_spec(TensorSplit::replicated);
+  if (expert >= 0) {
+    p.spec.gradient = GradientKind::expert;
+    p.spec.expert = expert;
+  }
   return p;
 }
 
@@ -33,18 +39,43 @@ TEST(ExpertExchange, LocalPlanRunsEachExpertOverItsBlock) {
   EXPECT_EQ(route.send_rows, std::vector<int64_t>{6});
 }
 
-TEST(ExpertShards, RoutedExpertIndexReadsTheName) {
-  EXPECT_EQ(routed_expert_index("model.layers.1.mlp.experts.12.down_proj.weight"), 12);
-  EXPECT_EQ(routed_expert_index("model.layers.1.mlp.shared_expert.up_proj.weight"), -1);
-  EXPECT_EQ(routed_expert_index("model.layers.1.mlp.gate.weight"), -1);
+TEST(ExpertShards, ExpertsAreWhatTheMoeLayerDeclares) {
+  // Routed experts carry their global index in the spec; the router is replicated, and the
+  // shared expert is an ordinary MLP (column- and row-parallel as Megatron's shared expert;
+  // MoE under tensor parallelism is refused by validate_config for now).
+  ModelConfig c;
+  c.hidden_size = 8;
+  c.num_hidden_layers = 1;
+  c.moe.emplace();
+  c.moe->num_experts = 4;
+  c.moe->num_experts_per_tok = 2;
+  c.moe->moe_intermediate_size = 4;
+  c.moe->num_shared_experts = 1;
+  ParameterSet params;
+  MoeLayer layer(c, params, "model.layers.0.mlp.", ExpertExchange());
+  int experts = 0;
+  for (const ParamInfo& p : params.infos()) {
+    if (p.routed_expert()) {
+      ++experts;
+      EXPECT_NE(p.name.find("experts." + std::to_string(p.spec.expert) + "."), std::string::npos)
+          << p.name;
+    } else {
+      EXPECT_EQ(p.spec.gradient, GradientKind::local) << p.name;
+      const bool shared = p.name.find("shared_expert.") != std::string::npos;
+      if (!shared) EXPECT_EQ(p.spec.split, TensorSplit::replicated) << p.name;
+    }
+  }
+  EXPECT_EQ(experts, 4 * 3);  // gate, up and down of each
 }
 
 // Rank `rank` of 2 with 2 experts per rank: its two experts of one layer, between replicated
 // tensors.
 std::vector<ParamInfo> rank_infos(int rank) {
   std::vector<ParamInfo> local = {
-      info("l.mlp.gate.weight", 2), info("l.mlp.experts." + std::to_string(2 * rank) + ".w", 3),
-      info("l.mlp.experts." + std::to_string(2 * rank + 1) + ".w", 3), info("norm.weight", 1)};
+      info("l.mlp.gate.weight", 2),
+      info("l.mlp.experts." + std::to_string(2 * rank) + ".w", 3, 2 * rank),
+      info("l.mlp.experts." + std::to_string(2 * rank + 1) + ".w", 3, 2 * rank + 1),
+      info("norm.weight", 1)};
   int64_t offset = 0;
   for (ParamInfo& p : local) {
     p.offset = offset;

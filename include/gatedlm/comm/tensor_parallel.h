@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <string>
 
-#include "gatedlm/config/config.h"
 #include "gatedlm/comm/communicator.h"
+#include "gatedlm/config/config.h"
 
 namespace gatedlm {
 
@@ -36,14 +36,5 @@ struct TensorParallel {
 
 // The config of one of `tensor` shards. InputError-free: validate_config checks divisibility.
 ModelConfig local_model_config(const ModelConfig& full, int64_t tensor);
-
-// Which dimension of parameter `name` the shards cut: 0 (rows: column-parallel, and the
-// vocabulary rows of the embedding and LM head when split_vocab), 1 (columns: row-parallel) or
-// -1 (replicated).
-int tensor_split_dim(const std::string& name, const ModelConfig& full, bool split_vocab);
-
-// Replicated parameters whose gradient each shard computes from its own heads only (the
-// per-head norms shared by all heads): their gradients are summed over the group.
-bool gradient_is_partial_per_shard(const std::string& name);
 
 }  // namespace gatedlm

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "gatedlm/backend/backend.h"
-#include "gatedlm/config/config.h"
 #include "gatedlm/comm/tensor_parallel.h"
+#include "gatedlm/config/config.h"
 #include "gatedlm/model/attention_gate.h"
 #include "gatedlm/model/instrumentation.h"
 #include "gatedlm/model/kv_cache.h"

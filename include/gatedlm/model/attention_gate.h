@@ -6,8 +6,8 @@
 #include <string>
 
 #include "gatedlm/backend/backend.h"
-#include "gatedlm/config/config.h"
 #include "gatedlm/comm/tensor_parallel.h"
+#include "gatedlm/config/config.h"
 #include "gatedlm/model/instrumentation.h"
 #include "gatedlm/model/parameters.h"
 
@@ -31,7 +31,8 @@ class AttentionGate {
 
   // Input-dependent gates: gate_proj [width, hidden], declared right after v_proj so that one
   // GEMM computes q|k|v|gate. Static gates: gate_logits [heads, head_dim] or [heads].
-  void declare(ParameterSet& params, const std::string& prefix, int64_t hidden);
+  void declare(ParameterSet& params, const std::string& prefix, int64_t hidden,
+               const std::string& fused_group);
   // Buffers for up to `rows` tokens (the cross-shard sums of a split head-shared gate).
   void reserve(Backend& be, int64_t rows);
 

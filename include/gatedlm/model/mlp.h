@@ -5,8 +5,8 @@
 #include <string>
 
 #include "gatedlm/backend/backend.h"
-#include "gatedlm/config/config.h"
 #include "gatedlm/comm/tensor_parallel.h"
+#include "gatedlm/config/config.h"
 #include "gatedlm/model/parameters.h"
 
 namespace gatedlm {

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "gatedlm/backend/backend.h"
-#include "gatedlm/config/config.h"
 #include "gatedlm/comm/expert_exchange.h"
+#include "gatedlm/config/config.h"
 #include "gatedlm/model/mlp.h"
 #include "gatedlm/model/moe_dispatch.h"
 #include "gatedlm/model/parameters.h"

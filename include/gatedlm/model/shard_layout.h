@@ -32,11 +32,9 @@ std::vector<float> cut_shard_values(const std::vector<float>& whole,
                                     const std::vector<ParamInfo>& local, int rank, int size);
 
 // ---- expert parallelism ----
-// The routed expert a parameter belongs to (its e in mlp.experts.{e}.), or -1.
-int64_t routed_expert_index(const std::string& name);
-
-// The whole model's tensors for rank `rank`'s `local` ones: each run of local expert tensors
-// becomes the runs of all `size` ranks (per_rank experts each), offsets recomputed.
+// The whole model's tensors for rank `rank`'s `local` ones: each run of local routed-expert
+// tensors (ParamInfo::routed_expert) becomes the runs of all `size` ranks (per_rank experts
+// each, named and numbered as theirs), offsets recomputed.
 std::vector<ParamInfo> whole_expert_infos(const std::vector<ParamInfo>& local, int rank, int size,
                                           int64_t per_rank);
 

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "gatedlm/backend/backend.h"
-#include "gatedlm/config/config.h"
 #include "gatedlm/comm/tensor_parallel.h"
+#include "gatedlm/config/config.h"
 #include "gatedlm/model/attention.h"
 #include "gatedlm/model/instrumentation.h"
 #include "gatedlm/model/mlp.h"
