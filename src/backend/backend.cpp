@@ -3,8 +3,9 @@
 
 namespace gatedlm {
 
-void Backend::attention_decode(float* out, const float* q, const float* k, const float* v,
-                               int64_t kv_len, const AttentionDims& dims) {
+void Backend::attention_decode_by_forward(float* out, const float* q, const float* k,
+                                          const float* v, int64_t kv_len,
+                                          const AttentionDims& dims) {
   const int64_t width = dims.heads * dims.head_dim;
   AttentionDims one = dims;
   one.batch = 1;

@@ -10,7 +10,7 @@ double measure_gemm_gflops(Backend& be, int64_t n, int repeats) {
   be.fill(a.data(), n * n, 0.5f);
   be.fill(b.data(), n * n, 0.25f);
   auto run = [&] {
-    be.gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    be.gemm(false, false, n, n, n, 1.0f, {a.data(), n}, {b.data(), n}, 0.0f, {c.data(), n});
     be.synchronize();
   };
   run();  // warm up threads, caches and GPU clocks

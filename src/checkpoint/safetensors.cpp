@@ -54,18 +54,6 @@ const char* safetensors_dtype_name(SafetensorsDtype dtype) {
   return "?";
 }
 
-uint16_t float_to_bf16(float value) {
-  const uint32_t bits = std::bit_cast<uint32_t>(value);
-  if (std::isnan(value)) return static_cast<uint16_t>((bits >> 16) | 0x0040);  // keep it a NaN
-  // Add half an ulp of bf16, plus one when the kept part is odd: ties go to even.
-  const uint32_t rounded = bits + 0x7FFFu + ((bits >> 16) & 1u);
-  return static_cast<uint16_t>(rounded >> 16);
-}
-
-float bf16_to_float(uint16_t bits) {
-  return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16);
-}
-
 float f16_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
@@ -113,7 +101,8 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
                 static_cast<std::streamsize>(t.data.size() * 4));
     } else {
       half.resize(t.data.size());
-      std::transform(t.data.begin(), t.data.end(), half.begin(), float_to_bf16);
+      std::transform(t.data.begin(), t.data.end(), half.begin(),
+                     [](float v) { return float_to_bf16(v).bits; });
       out.write(reinterpret_cast<const char*>(half.data()),
                 static_cast<std::streamsize>(half.size() * 2));
     }
@@ -213,7 +202,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
         std::memcpy(&h, raw.data() + 2 * i, 2);
-        e.tensor.data[i] = e.dtype == SafetensorsDtype::bf16 ? bf16_to_float(h) : f16_to_float(h);
+        e.tensor.data[i] =
+            e.dtype == SafetensorsDtype::bf16 ? bf16_to_float(bf16_t{h}) : f16_to_float(h);
       }
     }
     result.dtypes[e.tensor.name] = e.dtype;

@@ -2,8 +2,9 @@
 
 #include "commands.h"
 #include "gatedlm/backend/select.h"
-#include "gatedlm/config/loader.h"
 #include "gatedlm/comm/launch.h"
+#include "gatedlm/config/loader.h"
+#include "gatedlm/core/error.h"
 #include "gatedlm/train/trainer.h"
 
 namespace gatedlm::cli {
@@ -36,6 +37,13 @@ Command add_train_command(CLI::App& app) {
             std::string run_dir = args->run_dir;
             if (run_dir.empty())
               run_dir = "runs/" + std::filesystem::path(args->config).stem().string();
+            // MPI collectives take host memory; GPU buffers need NCCL, which the trainer does
+            // not use yet (docs/parallelism.md).
+            if (args->device != "cpu" && launched_by_mpi())
+              throw InputError("--device " + args->device +
+                               " under mpirun/srun is not supported yet: the collectives are "
+                               "MPI's, on host memory (NCCL is not wired into the trainer); use "
+                               "--device cpu");
             auto backend = make_backend(args->device);
             Trainer trainer(config, run_dir, *backend);
             trainer.set_resume_path(args->resume);

@@ -203,7 +203,7 @@ void Attention::forward(Backend& be, const float* x, float* out, const RopeTable
   }
 
   if (analysis) {
-    be.attention_first_token_prob(first_token_.data(), q_att, k_att, lse_.data(), d);
+    be.probes().attention_first_token_prob(first_token_.data(), q_att, k_att, lse_.data(), d);
     std::vector<float> host(static_cast<size_t>(batch * H));
     be.to_host(host.data(), first_token_.data(), batch * H);
     double mean = 0.0;

@@ -134,8 +134,8 @@ void AttentionGate::backward(Backend& be, float* dy, int64_t dy_ld, const float*
 void AttentionGate::accumulate_stats(Backend& be, LayerAnalysis& out, const Logits& logits,
                                      int64_t rows) const {
   double sum = 0.0, below = 0.0;
-  be.gate_score_stats(&sum, &below, logits.data, logits.ld, rows,
-                      averages_across_shards() ? across_shards_spec() : spec_);
+  be.probes().gate_score_stats(&sum, &below, logits.data, logits.ld, rows,
+                               averages_across_shards() ? across_shards_spec() : spec_);
   out.gate_sum += sum;
   out.gate_below += below;
   out.gate_count += static_cast<double>(rows * spec_.heads * spec_.head_dim);

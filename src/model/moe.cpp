@@ -9,7 +9,7 @@
 namespace gatedlm {
 namespace {
 
-int32_t* ids(const std::shared_ptr<Buffer>& b) { return static_cast<int32_t*>(b->data()); }
+int32_t* ids(const Tensor& t) { return t.data_as<int32_t>(); }
 
 // Grows `t` to hold rows x width: under expert parallelism the rows an expert owner receives
 // depend on the routing of every rank of its group.
@@ -98,9 +98,9 @@ void MoeLayer::reserve(Backend& be, int64_t rows, MlpScratch& mlp_scratch) {
   lse_ = be.empty({rows});
   weights_ = be.empty({rows, top_k_});
   prob_sum_ = be.empty({experts_});
-  experts_ids_ = be.allocate_ids(routed);
-  slot_ids_ = be.allocate_ids(routed);
-  source_ids_ = be.allocate_ids(routed);
+  experts_ids_ = be.empty({routed}, DType::i32);
+  slot_ids_ = be.empty({routed}, DType::i32);
+  source_ids_ = be.empty({routed}, DType::i32);
   permuted_in_ = be.empty({routed, hidden_});
   gate_up_act_ = be.empty({routed, 2 * inter_});
   hidden_act_ = be.empty({routed, inter_});
@@ -127,11 +127,11 @@ void MoeLayer::forward(Backend& be, const float* x, float* out, int64_t rows) {
                          moe_.norm_topk_prob);
 
   // Dispatch plan on the host (the per-expert row counts size the GEMMs).
-  be.ids_to_host(host_experts_.data(), ids(experts_ids_), rows * top_k_);
+  be.to_host(host_experts_.data(), ids(experts_ids_), rows * top_k_);
   plan_ = plan_dispatch(host_experts_.data(), rows, top_k_, experts_,
                         expert_capacity(moe_.capacity_factor, rows, top_k_, experts_));
-  be.ids_from_host(ids(slot_ids_), plan_.slot.data(), rows * top_k_);
-  be.ids_from_host(ids(source_ids_), plan_.source_row.data(), plan_.kept());
+  be.from_host(ids(slot_ids_), plan_.slot.data(), rows * top_k_);
+  be.from_host(ids(source_ids_), plan_.source_row.data(), plan_.kept());
 
   stats_.routed.assign(plan_.routed.begin(), plan_.routed.end());
   stats_.dropped = static_cast<double>(plan_.dropped);

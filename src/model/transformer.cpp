@@ -130,8 +130,8 @@ void Transformer::reserve(int64_t batch, int64_t seq_len) {
   d_residual_ = be.empty({rows, C});
   d_normed_ = be.empty({rows, C});
   block_out_ = be.empty({rows, C});
-  ids_ = be.allocate_ids(rows);
-  targets_ = be.allocate_ids(rows);
+  ids_ = be.empty({rows}, DType::i32);
+  targets_ = be.empty({rows}, DType::i32);
   host_losses_.resize(rows);
   reserved_rows_ = rows;
 }
@@ -203,8 +203,8 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
   Backend& be = backend_;
   const int64_t N = batch * seq_len, C = config_.hidden_size, V = vocab_.local_vocab();
   const float eps = static_cast<float>(config_.rms_norm_eps);
-  auto* ids = static_cast<int32_t*>(ids_->data());
-  auto* tgt = static_cast<int32_t*>(targets_->data());
+  auto* ids = ids_.data_as<int32_t>();
+  auto* tgt = targets_.data_as<int32_t>();
   vocab_.ids_from_host(be, ids, inputs, N);
   if (targets) vocab_.ids_from_host(be, tgt, targets, N);
 
@@ -220,7 +220,7 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
                         cache ? &slot : nullptr);
     if (layer)
       layer->max_act[kAttnOutput] =
-          std::max(layer->max_act[kAttnOutput], be.max_abs(block_out_.data(), N * C));
+          std::max(layer->max_act[kAttnOutput], be.probes().max_abs(block_out_.data(), N * C));
     be.add(b.mid.data(), x, block_out_.data(), N * C);
     be.rmsnorm_forward(b.normed2.data(), b.rstd2.data(), b.mid.data(), params_.data(b.norm2), N, C,
                        eps);
@@ -232,9 +232,9 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
     be.add(out, b.mid.data(), block_out_.data(), N * C);
     if (layer) {
       auto& m = layer->max_act;
-      m[kAttnResidual] = std::max(m[kAttnResidual], be.max_abs(b.mid.data(), N * C));
-      m[kFfnOutput] = std::max(m[kFfnOutput], be.max_abs(block_out_.data(), N * C));
-      m[kFfnResidual] = std::max(m[kFfnResidual], be.max_abs(out, N * C));
+      m[kAttnResidual] = std::max(m[kAttnResidual], be.probes().max_abs(b.mid.data(), N * C));
+      m[kFfnOutput] = std::max(m[kFfnOutput], be.probes().max_abs(block_out_.data(), N * C));
+      m[kFfnResidual] = std::max(m[kFfnResidual], be.probes().max_abs(out, N * C));
     }
   }
   if (analysis) {
@@ -284,8 +284,7 @@ void Transformer::run_backward(int64_t batch, int64_t seq_len, float loss_weight
                         params_.data(b.norm1), b.rstd1.data(), N, C, true);
     if (gradient_ready_) gradient_ready_(params_.infos()[b.norm1].offset);  // the block's first
   }
-  be.embedding_backward(params_.grad(embed_), dres, static_cast<const int32_t*>(ids_->data()), N,
-                        C);
+  be.embedding_backward(params_.grad(embed_), dres, ids_.data_as<int32_t>(), N, C);
   if (gradient_ready_) gradient_ready_(0);
 }
 

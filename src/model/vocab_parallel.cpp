@@ -17,7 +17,7 @@ void VocabParallel::reserve(Backend& be, int64_t rows) {
 void VocabParallel::ids_from_host(Backend& be, int32_t* device_ids, const int32_t* host_ids,
                                   int64_t n) {
   if (!split()) {
-    be.ids_from_host(device_ids, host_ids, n);
+    be.from_host(device_ids, host_ids, n);
     return;
   }
   local_ids_.resize(static_cast<size_t>(n));
@@ -25,7 +25,7 @@ void VocabParallel::ids_from_host(Backend& be, int32_t* device_ids, const int32_
     const int64_t local = host_ids[i] - begin_;
     local_ids_[i] = local >= 0 && local < size_ ? static_cast<int32_t>(local) : -1;
   }
-  be.ids_from_host(device_ids, local_ids_.data(), n);
+  be.from_host(device_ids, local_ids_.data(), n);
 }
 
 void VocabParallel::embedding_forward(Backend& be, float* out, const int32_t* ids,

@@ -168,7 +168,7 @@ TEST_F(OpGradients, LmHeadCrossEntropy) {
   std::vector<int32_t> targets = {0, 10, 3, 3, 7, 1};
   std::vector<float> logits(rows * V), losses(rows);
   auto forward = [&](float scale) {
-    be->gemm(false, true, rows, V, C, 1.0f, x.data(), C, w.data(), C, 0.0f, logits.data(), V);
+    be->gemm(false, true, rows, V, C, 1.0f, {x.data(), C}, {w.data(), C}, 0.0f, {logits.data(), V});
     be->cross_entropy(losses.data(), logits.data(), targets.data(), rows, V, scale);
     double total = 0.0;
     for (float l : losses) total += l;
@@ -178,10 +178,10 @@ TEST_F(OpGradients, LmHeadCrossEntropy) {
   std::vector<FdTarget> t = {{"x", x.data(), rows * C, std::vector<float>(rows * C)},
                              {"lm_head", w.data(), V * C, std::vector<float>(V * C)}};
   forward(1.0f / rows);  // logits now hold d(mean loss)/d(logits)
-  be->gemm(false, false, rows, C, V, 1.0f, logits.data(), V, w.data(), C, 0.0f,
-           t[0].analytic.data(), C);
-  be->gemm(true, false, V, C, rows, 1.0f, logits.data(), V, x.data(), C, 0.0f, t[1].analytic.data(),
-           C);
+  be->gemm(false, false, rows, C, V, 1.0f, {logits.data(), V}, {w.data(), C}, 0.0f,
+           {t[0].analytic.data(), C});
+  be->gemm(true, false, V, C, rows, 1.0f, {logits.data(), V}, {x.data(), C}, 0.0f,
+           {t[1].analytic.data(), C});
   check_gradients(t, loss, 100, 7);
 }
 

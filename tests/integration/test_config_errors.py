@@ -1,7 +1,9 @@
 """Bad configs and bad --set through the real CLI: exit code 2 and one line file:line:col."""
 import os
+import shutil
+import subprocess
 
-from common import Checks, run, temp_dir
+from common import Checks, binary, run, temp_dir
 
 checks = Checks()
 work = temp_dir("cfgerr")
@@ -33,6 +35,10 @@ expect_error("add_with_sigmoid", "base: base.yaml\nmodel:\n  attention_gate:\n  
 expect_error("bad_set_key", "base: base.yaml\n", "--set:1:7:", ["--set", "model.hiden_size=3"], needle="did you mean")
 expect_error("bad_set_value", "base: base.yaml\n", "--set:1:", ["--set", "train.steps=abc"])
 expect_error("set_without_equals", "base: base.yaml\n", "--set:1:", ["--set", "train.steps"])
+# Keys that are parsed but not implemented yet are refused, at their line, naming the key.
+expect_error("precision_bf16", "base: base.yaml\ntrain:\n  precision: bf16\n", "FILE:3:", needle="train.precision: bf16 is not implemented")
+expect_error("recompute_selective", "base: base.yaml\ntrain:\n  recompute: selective\n", "FILE:3:", needle="train.recompute: selective is not implemented")
+expect_error("recompute_full_set", "base: base.yaml\n", "--set:", ["--set", "train.recompute=full"], needle="train.recompute: full is not implemented")
 
 # A missing config file is bad input too.
 proc = run(["train", os.path.join(work, "absent.yaml")], check=False)
@@ -48,4 +54,14 @@ proc = run(["bench", base, "--device", "cuda", "--steps", "1", "--warmup", "0", 
 lines = proc.stderr.strip().splitlines()
 checks.check(proc.returncode == 0 or (proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("--device cuda:")),
              f"--device cuda: exit {proc.returncode} {proc.stderr.strip()!r}")
+# --device cuda under MPI would hand GPU pointers to MPI's host collectives: refused (exit 2)
+# before any device or data is touched.
+mpirun = shutil.which("mpirun")
+if mpirun:
+    proc = subprocess.run([mpirun, "--oversubscribe", "--allow-run-as-root", "-np", "2", binary(), "train", base,
+                           "--run-dir", os.path.join(work, "run-mpi-cuda"), "--device", "cuda"],
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, OMP_NUM_THREADS="1", GATEDLM_THREADS="1"))
+    checks.check(proc.returncode == 2 and "under mpirun/srun is not supported yet" in proc.stderr,
+                 f"mpirun --device cuda: exit {proc.returncode} {proc.stderr.strip()!r}")
 checks.finish()

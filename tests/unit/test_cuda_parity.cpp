@@ -84,10 +84,10 @@ class CudaParity : public ::testing::Test {
     return t.data();
   }
   int32_t* up(const std::vector<int32_t>& host) {
-    auto buffer = gpu_->allocate_ids(static_cast<int64_t>(host.size()));
-    auto* ids = static_cast<int32_t*>(buffer->data());
-    gpu_->ids_from_host(ids, host.data(), static_cast<int64_t>(host.size()));
-    device_ids_.push_back(buffer);
+    Tensor t = gpu_->empty({static_cast<int64_t>(host.size())}, DType::i32);
+    auto* ids = t.data_as<int32_t>();
+    gpu_->from_host(ids, host.data(), static_cast<int64_t>(host.size()));
+    device_tensors_.push_back(t);
     return ids;
   }
   std::vector<float> down(const float* device, size_t n) {
@@ -112,7 +112,6 @@ class CudaParity : public ::testing::Test {
   std::unique_ptr<Backend> gpu_;
   Rng rng_{20261128};
   std::vector<Tensor> device_tensors_;
-  std::vector<std::shared_ptr<Buffer>> device_ids_;
 };
 
 TEST_F(CudaParity, MemoryRoundTripAndCopy) {
@@ -140,14 +139,38 @@ TEST_F(CudaParity, GemmEveryTransposeWithStrides) {
         const auto a = random((ta ? k : m) * lda), b = random((tb ? n : k) * ldb);
         auto c = random(m * ldc);
         float *da = up(a), *db = up(b), *dc = up(c);
-        cpu_->gemm(ta, tb, m, n, k, 1.5f, a.data(), lda, b.data(), ldb, 0.5f, c.data(), ldc);
-        gpu_->gemm(ta, tb, m, n, k, 1.5f, da, lda, db, ldb, 0.5f, dc, ldc);
+        cpu_->gemm(ta, tb, m, n, k, 1.5f, {a.data(), lda}, {b.data(), ldb}, 0.5f, {c.data(), ldc});
+        gpu_->gemm(ta, tb, m, n, k, 1.5f, {da, lda}, {db, ldb}, 0.5f, {dc, ldc});
         expect_close("gemm ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
                          " size=" + std::to_string(size),
                      c, dc, kReduction);
       }
     }
   }
+}
+
+// bf16 operands (the typed GEMM): the CPU widens them and multiplies in fp32, cuBLAS multiplies
+// them natively with fp32 accumulation; both round a bf16 C once at the end.
+TEST_F(CudaParity, GemmBf16OperandsAndConversion) {
+  const int64_t m = 64, n = 96, k = 80;
+  const auto a = random(m * k), b = random(n * k);
+  Tensor ha = cpu_->empty({m * k}, DType::bf16), hb = cpu_->empty({n * k}, DType::bf16);
+  cpu_->convert(ha.data_as<bf16_t>(), a.data(), m * k);
+  cpu_->convert(hb.data_as<bf16_t>(), b.data(), n * k);
+  Tensor da = gpu_->empty({m * k}, DType::bf16), db = gpu_->empty({n * k}, DType::bf16);
+  gpu_->convert(da.data_as<bf16_t>(), up(a), m * k);
+  gpu_->convert(db.data_as<bf16_t>(), up(b), n * k);
+  std::vector<bf16_t> host_a(static_cast<size_t>(m * k));
+  gpu_->to_host(host_a.data(), da.data_as<bf16_t>(), m * k);
+  for (int64_t i = 0; i < m * k; ++i)
+    ASSERT_EQ(host_a[i].bits, ha.data_as<bf16_t>()[i].bits) << "convert f32 -> bf16 at " << i;
+  std::vector<float> c(static_cast<size_t>(m * n));
+  float* dc = up(c);
+  cpu_->gemm(false, true, m, n, k, 1.0f, {ha.data_as<bf16_t>(), k}, {hb.data_as<bf16_t>(), k}, 0.0f,
+             {c.data(), n});
+  gpu_->gemm(false, true, m, n, k, 1.0f, {da.data_as<bf16_t>(), k}, {db.data_as<bf16_t>(), k}, 0.0f,
+             {dc, n});
+  expect_close("gemm bf16 x bf16 -> f32", c, dc, kReduction);
 }
 
 TEST_F(CudaParity, ElementwiseOps) {
@@ -189,7 +212,7 @@ TEST_F(CudaParity, Reductions) {
   const double ss_cpu = cpu_->sum_squares(x.data(), n), ss_gpu = gpu_->sum_squares(dx, n);
   EXPECT_NEAR(ss_gpu, ss_cpu, 1e-12 * ss_cpu);
   EXPECT_EQ(gpu_->sum_squares(dx, n), ss_gpu) << "sum_squares must be deterministic";
-  EXPECT_EQ(gpu_->max_abs(dx, n), cpu_->max_abs(x.data(), n));
+  EXPECT_EQ(gpu_->probes().max_abs(dx, n), cpu_->probes().max_abs(x.data(), n));
 
   const int64_t rows = 1001, cols = 70, ld = 75;
   const auto m = random(rows * ld);
@@ -310,8 +333,8 @@ TEST_F(CudaParity, CausalGqaAttention) {
     expect_close("attention_forward out" + at, out, dout, kReduction);
     expect_close("attention_forward lse" + at, lse, dlse, kReduction);
 
-    cpu_->attention_first_token_prob(first.data(), q.data(), k.data(), lse.data(), d);
-    gpu_->attention_first_token_prob(dfirst, dq_in, dk_in, dlse, d);
+    cpu_->probes().attention_first_token_prob(first.data(), q.data(), k.data(), lse.data(), d);
+    gpu_->probes().attention_first_token_prob(dfirst, dq_in, dk_in, dlse, d);
     expect_close("attention_first_token_prob" + at, first, dfirst, kReduction);
 
     // Gradient buffers start random: padding columns must survive, the rest is overwritten.
@@ -356,8 +379,8 @@ TEST_F(CudaParity, GateEveryVariant) {
     expect_close("gate_backward dy" + at, dy, d_dy, kElementwise);
     expect_close("gate_backward dlogits" + at, dlogits, d_dlogits, kReduction);
     double sum_cpu = 0, below_cpu = 0, sum_gpu = 0, below_gpu = 0;
-    cpu_->gate_score_stats(&sum_cpu, &below_cpu, logits.data(), logits_ld, rows, s);
-    gpu_->gate_score_stats(&sum_gpu, &below_gpu, d_logits, logits_ld, rows, s);
+    cpu_->probes().gate_score_stats(&sum_cpu, &below_cpu, logits.data(), logits_ld, rows, s);
+    gpu_->probes().gate_score_stats(&sum_gpu, &below_gpu, d_logits, logits_ld, rows, s);
     EXPECT_NEAR(sum_gpu, sum_cpu, kElementwise * std::max(1.0, std::fabs(sum_cpu))) << at;
     EXPECT_EQ(below_gpu, below_cpu) << at;
     ++checked;
@@ -425,7 +448,7 @@ TEST_F(CudaParity, RouterTopK) {
         const std::string at = " experts=" + std::to_string(experts) + " k=" + std::to_string(k) +
                                " normalize=" + std::to_string(normalize);
         std::vector<int32_t> gpu_chosen(chosen.size());
-        gpu_->ids_to_host(gpu_chosen.data(), d_chosen, static_cast<int64_t>(chosen.size()));
+        gpu_->to_host(gpu_chosen.data(), d_chosen, static_cast<int64_t>(chosen.size()));
         EXPECT_EQ(gpu_chosen, chosen) << "router experts" << at;
         for (int64_t j = 0; j < k; ++j) EXPECT_EQ(chosen[j], j) << "tie order" << at;
         expect_close("router probs" + at, probs, d_probs, kElementwise);

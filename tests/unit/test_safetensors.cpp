@@ -69,22 +69,22 @@ TEST(Safetensors, F32RoundTripIsExact) {
 }
 
 TEST(Safetensors, Bf16RoundsToNearestEven) {
-  EXPECT_EQ(float_to_bf16(1.0f), 0x3F80);
+  EXPECT_EQ(float_to_bf16(1.0f).bits, 0x3F80);
   // 1 + 2^-8 is exactly halfway between 1 and 1 + 2^-7: ties to the even 1.0.
-  EXPECT_EQ(float_to_bf16(std::bit_cast<float>(0x3F808000u)), 0x3F80);
+  EXPECT_EQ(float_to_bf16(std::bit_cast<float>(0x3F808000u)).bits, 0x3F80);
   // 1 + 3*2^-8 is halfway between odd 0x3F81 and even 0x3F82: rounds up to even.
-  EXPECT_EQ(float_to_bf16(std::bit_cast<float>(0x3F818000u)), 0x3F82);
+  EXPECT_EQ(float_to_bf16(std::bit_cast<float>(0x3F818000u)).bits, 0x3F82);
   // Just above halfway rounds up; just below rounds down.
-  EXPECT_EQ(float_to_bf16(std::bit_cast<float>(0x3F808001u)), 0x3F81);
-  EXPECT_EQ(float_to_bf16(std::bit_cast<float>(0x3F807FFFu)), 0x3F80);
-  EXPECT_EQ(float_to_bf16(-2.0f), 0xC000);
-  EXPECT_EQ(float_to_bf16(std::numeric_limits<float>::infinity()), 0x7F80);
+  EXPECT_EQ(float_to_bf16(std::bit_cast<float>(0x3F808001u)).bits, 0x3F81);
+  EXPECT_EQ(float_to_bf16(std::bit_cast<float>(0x3F807FFFu)).bits, 0x3F80);
+  EXPECT_EQ(float_to_bf16(-2.0f).bits, 0xC000);
+  EXPECT_EQ(float_to_bf16(std::numeric_limits<float>::infinity()).bits, 0x7F80);
   // The largest float rounds to infinity, as IEEE round-to-nearest does.
-  EXPECT_EQ(float_to_bf16(std::numeric_limits<float>::max()), 0x7F80);
+  EXPECT_EQ(float_to_bf16(std::numeric_limits<float>::max()).bits, 0x7F80);
   EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
   // A signalling NaN whose payload sits in the dropped bits must not become infinity.
   EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(std::bit_cast<float>(0x7F800001u)))));
-  EXPECT_EQ(bf16_to_float(0x3F80), 1.0f);
+  EXPECT_EQ(bf16_to_float(bf16_t{0x3F80}), 1.0f);
   EXPECT_EQ(f16_to_float(0x3C00), 1.0f);
   EXPECT_EQ(f16_to_float(0xC000), -2.0f);
   EXPECT_EQ(f16_to_float(0x0001), std::ldexp(1.0f, -24));

@@ -11,12 +11,6 @@
 
 #include "gatedlm/backend/backend.h"
 
-#ifdef __CUDACC__
-#define GATEDLM_HOST_DEVICE __host__ __device__
-#else
-#define GATEDLM_HOST_DEVICE
-#endif
-
 namespace gatedlm {
 
 // 2^n for an integer n in [-126, 127], from its exponent bits.

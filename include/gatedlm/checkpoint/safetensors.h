@@ -23,9 +23,7 @@ struct NamedTensor {
   std::vector<float> data;  // row-major, numel(shape) values
 };
 
-// float32 -> bfloat16 bits, round to nearest even; NaN stays a (quiet) NaN.
-uint16_t float_to_bf16(float value);
-float bf16_to_float(uint16_t bits);
+// float16 bits -> float32 (bf16 conversions: core/dtype.h).
 float f16_to_float(uint16_t bits);
 
 // Writes `tensors` in the given order (F32 or BF16; F16 is not written). RuntimeFailure on I/O

@@ -66,8 +66,8 @@ class MoeLayer {
   ParameterSet::Id shared_gate_ = -1;
 
   Tensor router_logits_, probs_, lse_, weights_, prob_sum_;
-  std::vector<float> host_prob_sum_;  // [experts], reused every forward
-  std::shared_ptr<Buffer> experts_ids_, slot_ids_, source_ids_;
+  std::vector<float> host_prob_sum_;            // [experts], reused every forward
+  Tensor experts_ids_, slot_ids_, source_ids_;  // int32
   Tensor permuted_in_, gate_up_act_, hidden_act_, permuted_out_;
   Tensor received_in_, received_out_;  // expert parallel: [route_.received, hidden]
   Tensor shared_out_, shared_logit_, shared_gated_;

@@ -101,7 +101,7 @@ class Transformer {
   std::unique_ptr<RouterLosses> router_losses_;  // null for a dense model
   GradientReadyHook gradient_ready_;
   int64_t reserved_rows_ = 0;
-  std::shared_ptr<Buffer> ids_, targets_;
+  Tensor ids_, targets_;          // int32 token ids and targets
   std::vector<Tensor> residual_;  // [layers + 1] x [rows, hidden]
   Tensor final_normed_, final_rstd_, logits_, losses_, d_residual_, d_normed_, block_out_;
   std::vector<float> host_losses_;

@@ -34,8 +34,8 @@ struct HeadView {
 // scores[t, j] for rows [r0, r1) and columns [0, r1): scale * q_t . k_j.
 void block_scores(CpuBackend& be, float* scores, const HeadView& h, int64_t r0, int64_t r1,
                   int64_t head_dim, float scale, int64_t ld_s) {
-  be.gemm(false, true, r1 - r0, r1, head_dim, scale, h.q + r0 * h.ld_q, h.ld_q, h.k, h.ld_k, 0.0f,
-          scores, ld_s);
+  be.gemm_f32(false, true, r1 - r0, r1, head_dim, scale, h.q + r0 * h.ld_q, h.ld_q, h.k, h.ld_k,
+              0.0f, scores, ld_s);
 }
 
 // Per-thread score tiles, kept across calls so the step loop does not allocate: OpenMP threads
@@ -82,8 +82,8 @@ void CpuBackend::attention_forward(float* out, float* lse, const float* q, const
             lse_bh[t] = softmax_in_place(row, t + 1);
             for (int64_t j = t + 1; j < r1; ++j) row[j] = 0.0f;
           }
-          gemm(false, false, r1 - r0, D, r1, 1.0f, probs, r1, hv.v, d.ld_v, 0.0f, o + r0 * ld_out,
-               ld_out);
+          gemm_f32(false, false, r1 - r0, D, r1, 1.0f, probs, r1, hv.v, d.ld_v, 0.0f,
+                   o + r0 * ld_out, ld_out);
         }
       }
     }
@@ -101,11 +101,11 @@ void CpuBackend::attention_decode(float* out, const float* q, const float* k, co
       for (int64_t h = 0; h < d.heads; ++h) {
         const float* k_bh = k + b * kv_len * d.ld_k + (h / group) * D;
         const float* v_bh = v + b * kv_len * d.ld_v + (h / group) * D;
-        gemm(false, true, 1, kv_len, D, d.scale, q + b * d.ld_q + h * D, D, k_bh, d.ld_k, 0.0f,
-             probs, kv_len);
+        gemm_f32(false, true, 1, kv_len, D, d.scale, q + b * d.ld_q + h * D, D, k_bh, d.ld_k, 0.0f,
+                 probs, kv_len);
         softmax_in_place(probs, kv_len);
-        gemm(false, false, 1, D, kv_len, 1.0f, probs, kv_len, v_bh, d.ld_v, 0.0f,
-             out + (b * d.heads + h) * D, D);
+        gemm_f32(false, false, 1, D, kv_len, 1.0f, probs, kv_len, v_bh, d.ld_v, 0.0f,
+                 out + (b * d.heads + h) * D, D);
       }
     }
   }
@@ -144,10 +144,10 @@ void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float
               for (int64_t j = t + 1; j < r1; ++j) row[j] = 0.0f;
             }
             // dV += P^T dO ; dP = dO V^T
-            gemm(true, false, r1, D, rows, 1.0f, probs, r1, g_o + r0 * ld_out, ld_out, 1.0f, dv_bg,
-                 d.ld_v);
-            gemm(false, true, rows, r1, D, 1.0f, g_o + r0 * ld_out, ld_out, hv.v, d.ld_v, 0.0f,
-                 dprobs, r1);
+            gemm_f32(true, false, r1, D, rows, 1.0f, probs, r1, g_o + r0 * ld_out, ld_out, 1.0f,
+                     dv_bg, d.ld_v);
+            gemm_f32(false, true, rows, r1, D, 1.0f, g_o + r0 * ld_out, ld_out, hv.v, d.ld_v, 0.0f,
+                     dprobs, r1);
             // dS = P * (dP - rowsum(dO * O))
             for (int64_t t = r0; t < r1; ++t) {
               const float* o_t = o + t * ld_out;
@@ -160,10 +160,10 @@ void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float
               for (int64_t j = 0; j < r1; ++j) p[j] = p[j] * (dp[j] - row_dot);
             }
             // dQ = scale * dS K ; dK += scale * dS^T Q
-            gemm(false, false, rows, D, r1, d.scale, probs, r1, hv.k, d.ld_k, 0.0f,
-                 dq_bh + r0 * d.ld_q, d.ld_q);
-            gemm(true, false, r1, D, rows, d.scale, probs, r1, hv.q + r0 * d.ld_q, d.ld_q, 1.0f,
-                 dk_bg, d.ld_k);
+            gemm_f32(false, false, rows, D, r1, d.scale, probs, r1, hv.k, d.ld_k, 0.0f,
+                     dq_bh + r0 * d.ld_q, d.ld_q);
+            gemm_f32(true, false, r1, D, rows, d.scale, probs, r1, hv.q + r0 * d.ld_q, d.ld_q, 1.0f,
+                     dk_bg, d.ld_k);
           }
         }
       }

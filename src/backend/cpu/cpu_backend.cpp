@@ -8,6 +8,9 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "cpu_backend_impl.h"
 #include "gatedlm/backend/kernel_math.h"
@@ -50,15 +53,15 @@ int cpu_threads() { return g_threads; }
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<cpu::CpuBackend>(); }
 
 Tensor Backend::zeros(const Shape& shape) {
-  Tensor t = empty(shape);
+  Tensor t = empty(shape, DType::f32);
   fill(t.data(), t.numel(), 0.0f);
   return t;
 }
 
 namespace cpu {
 
-Tensor CpuBackend::empty(const Shape& shape) {
-  return Tensor(std::make_shared<HostBuffer>(shape_numel(shape) * sizeof(float)), shape);
+Tensor CpuBackend::empty(const Shape& shape, DType dtype) {
+  return Tensor(std::make_shared<HostBuffer>(shape_numel(shape) * dtype_size(dtype)), shape, dtype);
 }
 
 void CpuBackend::fill(float* x, int64_t n, float value) {
@@ -66,24 +69,77 @@ void CpuBackend::fill(float* x, int64_t n, float value) {
   for (int64_t i = 0; i < n; ++i) x[i] = value;
 }
 
-void CpuBackend::copy(float* dst, const float* src, int64_t n) {
-  std::memcpy(dst, src, n * sizeof(float));
+void CpuBackend::copy_bytes(void* dst, const void* src, size_t bytes) {
+  std::memcpy(dst, src, bytes);
 }
-void CpuBackend::to_host(float* host_dst, const float* src, int64_t n) { copy(host_dst, src, n); }
-void CpuBackend::from_host(float* dst, const float* host_src, int64_t n) { copy(dst, host_src, n); }
-void CpuBackend::ids_from_host(int32_t* dst, const int32_t* host_src, int64_t n) {
-  std::memcpy(dst, host_src, n * sizeof(int32_t));
+void CpuBackend::from_host_bytes(void* dst, const void* host_src, size_t bytes) {
+  std::memcpy(dst, host_src, bytes);
 }
-void CpuBackend::ids_to_host(int32_t* host_dst, const int32_t* src, int64_t n) {
-  std::memcpy(host_dst, src, n * sizeof(int32_t));
-}
-std::shared_ptr<Buffer> CpuBackend::allocate_ids(int64_t n) {
-  return std::make_shared<HostBuffer>(n * sizeof(int32_t));
+void CpuBackend::to_host_bytes(void* host_dst, const void* src, size_t bytes) {
+  std::memcpy(host_dst, src, bytes);
 }
 
+void CpuBackend::convert(View dst, ConstView src, int64_t n) {
+  if (dst.dtype == src.dtype) return copy_bytes(dst.data, src.data, n * dtype_size(dst.dtype));
+  if (dst.dtype == DType::bf16 && src.dtype == DType::f32) {
+    auto* out = static_cast<bf16_t*>(dst.data);
+    const auto* in = static_cast<const float*>(src.data);
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) out[i] = float_to_bf16(in[i]);
+    return;
+  }
+  if (dst.dtype == DType::f32 && src.dtype == DType::bf16) {
+    auto* out = static_cast<float*>(dst.data);
+    const auto* in = static_cast<const bf16_t*>(src.data);
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_float(in[i]);
+    return;
+  }
+  throw std::logic_error(std::string("convert: no conversion from ") +
+                         std::string(dtype_name(src.dtype)) + " to " +
+                         std::string(dtype_name(dst.dtype)));
+}
+
+namespace {
+
+// An operand of `rows` x `cols` (row stride ld) as fp32: itself when it is fp32, else widened
+// into `scratch` with the same row stride.
+const float* as_f32(CpuBackend& be, ConstView v, int64_t rows, int64_t cols, int64_t ld,
+                    std::vector<float>& scratch) {
+  if (v.dtype == DType::f32) return static_cast<const float*>(v.data);
+  if (v.dtype != DType::bf16) throw std::logic_error("gemm: operands are f32 or bf16");
+  scratch.resize(static_cast<size_t>(rows > 0 ? (rows - 1) * ld + cols : 0));
+  const auto* in = static_cast<const bf16_t*>(v.data);
+  for (int64_t r = 0; r < rows; ++r) be.convert(scratch.data() + r * ld, in + r * ld, cols);
+  return scratch.data();
+}
+
+}  // namespace
+
+// bf16 operands are widened to fp32 and multiplied by the fp32 GEMM (exact products of the
+// rounded values, fp32 accumulation); a bf16 C is read widened and written rounded.
 void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                      const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
-                      float* c, int64_t ldc) {
+                      ConstMatrix a, ConstMatrix b, float beta, Matrix c) {
+  if (a.view.dtype == DType::f32 && b.view.dtype == DType::f32 && c.view.dtype == DType::f32)
+    return gemm_f32(trans_a, trans_b, m, n, k, alpha, static_cast<const float*>(a.view.data), a.ld,
+                    static_cast<const float*>(b.view.data), b.ld, beta,
+                    static_cast<float*>(c.view.data), c.ld);
+  std::vector<float> wide_a, wide_b, wide_c;
+  const float* fa = as_f32(*this, a.view, trans_a ? k : m, trans_a ? m : k, a.ld, wide_a);
+  const float* fb = as_f32(*this, b.view, trans_b ? n : k, trans_b ? k : n, b.ld, wide_b);
+  if (c.view.dtype == DType::f32)
+    return gemm_f32(trans_a, trans_b, m, n, k, alpha, fa, a.ld, fb, b.ld, beta,
+                    static_cast<float*>(c.view.data), c.ld);
+  if (c.view.dtype != DType::bf16) throw std::logic_error("gemm: C is f32 or bf16");
+  float* fc = const_cast<float*>(as_f32(*this, c.view, m, n, c.ld, wide_c));
+  gemm_f32(trans_a, trans_b, m, n, k, alpha, fa, a.ld, fb, b.ld, beta, fc, c.ld);
+  auto* out = static_cast<bf16_t*>(c.view.data);
+  for (int64_t r = 0; r < m; ++r) convert(out + r * c.ld, fc + r * c.ld, n);
+}
+
+void CpuBackend::gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                          const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                          float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
   const auto sgemm = [&](int64_t rows, int64_t cols, const float* a_band, const float* b_band,
                          float* c_band) {
@@ -115,11 +171,6 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
     else
       sgemm(m, end - begin, a, b + (trans_b ? begin * ldb : begin), c + begin);
   }
-}
-
-void CpuBackend::add_inplace(float* y, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
 void CpuBackend::add(float* out, const float* a, const float* b, int64_t n) {

@@ -3,6 +3,7 @@
 #include "gatedlm/backend/cuda/cuda_backend.h"
 
 #include <climits>
+#include <stdexcept>
 
 #include "cuda_backend_impl.h"
 
@@ -68,16 +69,13 @@ void* CudaBackend::scratch(size_t bytes) {
 
 void CudaBackend::synchronize() { check(cudaStreamSynchronize(stream_), "synchronize"); }
 
-Tensor CudaBackend::empty(const Shape& shape) {
-  return Tensor(std::make_shared<DeviceBuffer>(shape_numel(shape) * sizeof(float)), shape);
+Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
+  return Tensor(std::make_shared<DeviceBuffer>(shape_numel(shape) * dtype_size(dtype)), shape,
+                dtype);
 }
 
-std::shared_ptr<Buffer> CudaBackend::allocate_ids(int64_t n) {
-  return std::make_shared<DeviceBuffer>(n * sizeof(int32_t));
-}
-
-void CudaBackend::copy(float* dst, const float* src, int64_t n) {
-  check(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, stream_), "copy");
+void CudaBackend::copy_bytes(void* dst, const void* src, size_t bytes) {
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "copy");
 }
 
 // Host copies are synchronous: callers reuse or free their host arrays right after.
@@ -87,33 +85,50 @@ void CudaBackend::copy_sync(void* dst, const void* src, size_t bytes, cudaMemcpy
   synchronize();
 }
 
-void CudaBackend::to_host(float* host_dst, const float* src, int64_t n) {
-  copy_sync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, "to_host");
+void CudaBackend::to_host_bytes(void* host_dst, const void* src, size_t bytes) {
+  copy_sync(host_dst, src, bytes, cudaMemcpyDeviceToHost, "to_host");
 }
 
-void CudaBackend::from_host(float* dst, const float* host_src, int64_t n) {
-  copy_sync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, "from_host");
+void CudaBackend::from_host_bytes(void* dst, const void* host_src, size_t bytes) {
+  copy_sync(dst, host_src, bytes, cudaMemcpyHostToDevice, "from_host");
 }
 
-void CudaBackend::ids_from_host(int32_t* dst, const int32_t* host_src, int64_t n) {
-  copy_sync(dst, host_src, n * sizeof(int32_t), cudaMemcpyHostToDevice, "ids_from_host");
+namespace {
+
+cudaDataType_t blas_type(DType t) {
+  switch (t) {
+    case DType::f32:
+      return CUDA_R_32F;
+    case DType::bf16:
+      return CUDA_R_16BF;
+    case DType::i32:
+      break;
+  }
+  throw std::logic_error("gemm: operands are f32 or bf16");
 }
 
-void CudaBackend::ids_to_host(int32_t* host_dst, const int32_t* src, int64_t n) {
-  copy_sync(host_dst, src, n * sizeof(int32_t), cudaMemcpyDeviceToHost, "ids_to_host");
-}
+}  // namespace
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the same buffers and leading
 // dimensions with the operands swapped (a row-major matrix is its transpose in column-major).
+// Any operand may be bf16; products accumulate in fp32 (CUBLAS_COMPUTE_32F, no TF32, so fp32
+// GEMMs agree with the CPU reference to fp32 rounding).
 void CudaBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                       const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
-                       float* c, int64_t ldc) {
+                       ConstMatrix a, ConstMatrix b, float beta, Matrix c) {
   if (m == 0 || n == 0) return;
-  check_blas(
-      cublasSgemm(blas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                  blas_int(n, "n"), blas_int(m, "m"), blas_int(k, "k"), &alpha, b,
-                  blas_int(ldb, "ldb"), a, blas_int(lda, "lda"), &beta, c, blas_int(ldc, "ldc")),
-      "cublasSgemm");
+  check_blas(cublasGemmEx(blas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                          trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, blas_int(n, "n"), blas_int(m, "m"),
+                          blas_int(k, "k"), &alpha, b.view.data, blas_type(b.view.dtype),
+                          blas_int(b.ld, "ldb"), a.view.data, blas_type(a.view.dtype),
+                          blas_int(a.ld, "lda"), &beta, c.view.data, blas_type(c.view.dtype),
+                          blas_int(c.ld, "ldc"), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+             "cublasGemmEx");
+}
+
+// No O(kv_len) decode kernel yet: the generic path over attention_forward (docs/cuda.md).
+void CudaBackend::attention_decode(float* out, const float* q, const float* k, const float* v,
+                                   int64_t kv_len, const AttentionDims& dims) {
+  attention_decode_by_forward(out, q, k, v, kv_len, dims);
 }
 
 }  // namespace cuda

@@ -1,5 +1,7 @@
-// CUDA elementwise ops: fill, add, scale, SiLU, SwiGLU, embedding and AdamW. The per-element
-// formulas are kernel_math.h's, shared with the CPU backend.
+// CUDA elementwise ops: fill, dtype conversion, add, scale, SiLU, SwiGLU, embedding and AdamW. The
+// per-element formulas are kernel_math.h's, shared with the CPU backend.
+#include <stdexcept>
+
 #include "cuda_common.cuh"
 #include "gatedlm/backend/kernel_math.h"
 
@@ -9,8 +11,20 @@ void CudaBackend::fill(float* x, int64_t n, float value) {
   for_each(*this, n, [=] __device__(int64_t i) { x[i] = value; });
 }
 
-void CudaBackend::add_inplace(float* y, const float* x, int64_t n) {
-  for_each(*this, n, [=] __device__(int64_t i) { y[i] += x[i]; });
+// The rounding is dtype.h's float_to_bf16, the one the CPU backend runs.
+void CudaBackend::convert(View dst, ConstView src, int64_t n) {
+  if (dst.dtype == src.dtype) return copy_bytes(dst.data, src.data, n * dtype_size(dst.dtype));
+  if (dst.dtype == DType::bf16 && src.dtype == DType::f32) {
+    auto* out = static_cast<bf16_t*>(dst.data);
+    const auto* in = static_cast<const float*>(src.data);
+    return for_each(*this, n, [=] __device__(int64_t i) { out[i] = float_to_bf16(in[i]); });
+  }
+  if (dst.dtype == DType::f32 && src.dtype == DType::bf16) {
+    auto* out = static_cast<float*>(dst.data);
+    const auto* in = static_cast<const bf16_t*>(src.data);
+    return for_each(*this, n, [=] __device__(int64_t i) { out[i] = bf16_to_float(in[i]); });
+  }
+  throw std::logic_error("convert: only f32 <-> bf16");
 }
 
 void CudaBackend::add(float* out, const float* a, const float* b, int64_t n) {
