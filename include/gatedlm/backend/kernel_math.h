@@ -15,14 +15,7 @@ namespace gatedlm {
 
 // 2^n for an integer n in [-126, 127], from its exponent bits.
 GATEDLM_HOST_DEVICE inline float exp2_integer(int32_t n) {
-  const int32_t bits = (n + 127) << 23;
-#ifdef __CUDA_ARCH__
-  return __int_as_float(bits);
-#else
-  float out;
-  std::memcpy(&out, &bits, sizeof out);
-  return out;
-#endif
+  return bits_float(static_cast<uint32_t>((n + 127) << 23));
 }
 
 // exp(x) in float without branches or calls, so the loops that use it vectorise (glibc's expf is

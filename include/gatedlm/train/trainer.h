@@ -2,7 +2,10 @@
 // global-norm clipping, AdamW on the scheduled LR, metrics, evaluation, analysis, checkpoints.
 // A run directory with checkpoints is resumed from its latest one (bit for bit: same losses,
 // same parameters as an uninterrupted run); SIGTERM/SIGINT/SIGUSR1 stop it after the current
-// step with a checkpoint (train/signals.h).
+// step with a checkpoint (train/signals.h). Trainer::run is the loop; the pieces it drives are
+// train/train_setup.h (what is built from the config), train/train_step.h (one optimizer step),
+// train/stability_policy.h (the verdict on each step) and train/step_observers.h (logs,
+// evaluations and checkpoints between steps).
 #pragma once
 
 #include <cstdint>
@@ -10,8 +13,8 @@
 #include <string>
 
 #include "gatedlm/backend/backend.h"
-#include "gatedlm/config/config.h"
 #include "gatedlm/comm/communicator.h"
+#include "gatedlm/config/config.h"
 
 namespace gatedlm {
 

@@ -79,22 +79,24 @@ void CpuBackend::to_host_bytes(void* host_dst, const void* src, size_t bytes) {
   std::memcpy(host_dst, src, bytes);
 }
 
+namespace {
+
+template <typename Out, typename In, typename Convert>
+void convert_each(void* dst, const void* src, int64_t n, Convert convert) {
+  auto* out = static_cast<Out*>(dst);
+  const auto* in = static_cast<const In*>(src);
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = convert(in[i]);
+}
+
+}  // namespace
+
 void CpuBackend::convert(View dst, ConstView src, int64_t n) {
   if (dst.dtype == src.dtype) return copy_bytes(dst.data, src.data, n * dtype_size(dst.dtype));
-  if (dst.dtype == DType::bf16 && src.dtype == DType::f32) {
-    auto* out = static_cast<bf16_t*>(dst.data);
-    const auto* in = static_cast<const float*>(src.data);
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) out[i] = float_to_bf16(in[i]);
-    return;
-  }
-  if (dst.dtype == DType::f32 && src.dtype == DType::bf16) {
-    auto* out = static_cast<float*>(dst.data);
-    const auto* in = static_cast<const bf16_t*>(src.data);
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_float(in[i]);
-    return;
-  }
+  if (dst.dtype == DType::bf16 && src.dtype == DType::f32)
+    return convert_each<bf16_t, float>(dst.data, src.data, n, float_to_bf16);
+  if (dst.dtype == DType::f32 && src.dtype == DType::bf16)
+    return convert_each<float, bf16_t>(dst.data, src.data, n, bf16_to_float);
   throw std::logic_error(std::string("convert: no conversion from ") +
                          std::string(dtype_name(src.dtype)) + " to " +
                          std::string(dtype_name(dst.dtype)));
