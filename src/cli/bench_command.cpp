@@ -10,6 +10,7 @@
 #include "gatedlm/backend/cpu/cpu_backend.h"
 #include "gatedlm/backend/gemm_peak.h"
 #include "gatedlm/backend/select.h"
+#include "gatedlm/config/enum_names.h"
 #include "gatedlm/config/loader.h"
 #include "gatedlm/model/transformer.h"
 #include "gatedlm/optim/adamw.h"
@@ -48,6 +49,7 @@ Command add_bench_command(CLI::App& app) {
             auto backend = make_backend(a->device);
             Transformer model(config.model, *backend);
             model.init_weights(config.train.seed);
+            model.set_recompute(config.train.recompute);
             model.reserve(B, T);
             AdamW optimizer(config.optimizer, model.params());
             Rng rng = Rng::stream(config.train.seed, StreamId::data);
@@ -99,6 +101,8 @@ Command add_bench_command(CLI::App& app) {
                                   {"sgemm_gflops", peak},
                                   {"mfu", tok_s * flops / (peak * 1e9)},
                                   {"flops_per_token", flops},
+                                  {"recompute", enum_name(config.train.recompute)},
+                                  {"activation_bytes", model.activation_bytes()},
                                   {"peak_rss_mb", usage.ru_maxrss / 1024.0}};
             if (a->json) {
               std::printf("%s\n", out.dump().c_str());
@@ -106,11 +110,12 @@ Command add_bench_command(CLI::App& app) {
               std::printf(
                   "%s: %lld params, B=%lld T=%lld, %d threads\n  step %.3f s (median of %zu) | "
                   "%.0f tok/s | %.1f GFLOP/s = %.0f%% of sgemm peak (%.1f GFLOP/s) | peak RSS "
-                  "%.0f MB\n",
+                  "%.0f MB | activations %.1f MB (recompute %s)\n",
                   a->config.c_str(), static_cast<long long>(model.params().numel()),
                   static_cast<long long>(B), static_cast<long long>(T), cpu_threads(), median,
                   times.size(), tok_s, tok_s * flops / 1e9, 100.0 * tok_s * flops / (peak * 1e9),
-                  peak, usage.ru_maxrss / 1024.0);
+                  peak, usage.ru_maxrss / 1024.0, model.activation_bytes() / 1e6,
+                  std::string(enum_name(config.train.recompute)).c_str());
             }
             return 0;
           }};

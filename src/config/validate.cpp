@@ -175,17 +175,12 @@ void validate_config(const Config& config, const std::string& where) {
   check.at_least("train.seq_len", train.seq_len, 1);
   check.at_least("train.micro_batch_size", train.micro_batch_size, 1);
   check.at_least("train.grad_accum_steps", train.grad_accum_steps, 1);
-  // Parsed, but not implemented yet: refused rather than silently trained in fp32 with every
-  // activation stored (docs/configs.md).
+  // Parsed, but not implemented yet: refused rather than silently trained in fp32
+  // (docs/configs.md).
   if (train.precision != Precision::fp32) {
     check.fail("train.precision",
                "train.precision: " + std::string(enum_name(train.precision)) +
                    " is not implemented yet (mixed precision is planned); use fp32");
-  }
-  if (train.recompute != RecomputeMode::none) {
-    check.fail("train.recompute",
-               "train.recompute: " + std::string(enum_name(train.recompute)) +
-                   " is not implemented yet (activation recomputation is planned); use none");
   }
   if (std::isnan(train.max_grad_norm)) {
     check.fail("train.max_grad_norm",

@@ -108,12 +108,23 @@ AttentionDims Attention::dims(int64_t batch, int64_t seq_len) const {
   return d;
 }
 
-void Attention::forward(Backend& be, const float* x, float* out, const RopeTables& rope,
-                        int64_t batch, int64_t seq_len, LayerAnalysis* analysis,
-                        const KvCacheSlot* cache) {
-  if (cache && (batch != 1 || seq_len != 1 || analysis)) {
-    throw std::invalid_argument("Attention::forward: a KV cache decodes one token, unanalysed");
-  }
+const float* Attention::q_for_attention() const {
+  return gate_on_query_post_rope() ? q_post_.data() : q_rot_.data();
+}
+const float* Attention::k_for_attention() const {
+  return gate_on_key_post_rope() ? k_post_.data() : k_rot_.data();
+}
+const float* Attention::v_for_attention() const {
+  return gate_.at(GatePosition::value) ? v_gated_.data() : fused_.data() + q_width_ + kv_width_;
+}
+const float* Attention::core_output() const {
+  if (gate_.at(GatePosition::sdpa)) return sdpa_gated_.data();
+  return config_.sdpa_output_transform != SdpaOutputTransform::none ? sdpa_transformed_.data()
+                                                                    : sdpa_out_.data();
+}
+
+void Attention::project_and_rotate(Backend& be, const float* x, const RopeTables& rope,
+                                   int64_t batch, int64_t seq_len, const KvCacheSlot* cache) {
   const int64_t N = batch * seq_len, C = config_.hidden_size, D = config_.head_dim;
   const int64_t H = config_.num_attention_heads, K = config_.num_key_value_heads;
   const float eps = static_cast<float>(config_.rms_norm_eps);
@@ -121,7 +132,7 @@ void Attention::forward(Backend& be, const float* x, float* out, const RopeTable
   linear_forward(be, fused, fused_width_, x, C, params_.data(q_proj_), {N, C, fused_width_});
   const AttentionGate::Logits logits = gate_.logits(fused, fused_width_, gate_col_);
 
-  // q and k: optional pre-norm gate, QK-norm + RoPE, optional post-RoPE gate.
+  // q and k: optional pre-norm gate, then QK-norm + RoPE.
   const float* q_src = fused;
   int64_t q_src_ld = fused_width_;
   if (gate_on_query_pre_norm()) {
@@ -146,21 +157,22 @@ void Attention::forward(Backend& be, const float* x, float* out, const RopeTable
                          D, seq_len, eps);
   be.qknorm_rope_forward(k_rot_.data(), rstd_k_.data(), k_src, k_src_ld, k_norm_w, cos, sin, N, K,
                          D, seq_len, eps);
-  const float* q_att = q_rot_.data();
-  if (gate_on_query_post_rope()) {
-    gate_.forward(be, q_post_.data(), q_att, q_width_, logits, N);
-    q_att = q_post_.data();
-  }
-  const float* k_att = k_rot_.data();
-  if (gate_on_key_post_rope()) {
-    gate_.forward(be, k_post_.data(), k_att, kv_width_, logits, N);
-    k_att = k_post_.data();
-  }
-  const float* v_att = fused + q_width_ + kv_width_;
-  if (gate_.at(GatePosition::value)) {
-    gate_.forward(be, v_gated_.data(), v_att, fused_width_, logits, N);
-    v_att = v_gated_.data();
-  }
+}
+
+// The attention core: the gates on q, k and v after RoPE, SDPA, the output transform and the
+// SDPA-output gate. Everything it writes is recomputable from what project_and_rotate saved.
+void Attention::core(Backend& be, int64_t batch, int64_t seq_len, const KvCacheSlot* cache) {
+  const int64_t N = batch * seq_len, D = config_.head_dim, H = config_.num_attention_heads;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const float* fused = fused_.data();
+  const AttentionGate::Logits logits = gate_.logits(fused, fused_width_, gate_col_);
+  if (gate_on_query_post_rope())
+    gate_.forward(be, q_post_.data(), q_rot_.data(), q_width_, logits, N);
+  if (gate_on_key_post_rope())
+    gate_.forward(be, k_post_.data(), k_rot_.data(), kv_width_, logits, N);
+  if (gate_.at(GatePosition::value))
+    gate_.forward(be, v_gated_.data(), fused + q_width_ + kv_width_, fused_width_, logits, N);
+  const float *q_att = q_for_attention(), *k_att = k_for_attention(), *v_att = v_for_attention();
 
   const AttentionDims d = dims(batch, seq_len);
   if (cache) {
@@ -188,10 +200,20 @@ void Attention::forward(Backend& be, const float* x, float* out, const RopeTable
     case SdpaOutputTransform::none:
       break;
   }
-  if (gate_.at(GatePosition::sdpa)) {
-    gate_.forward(be, sdpa_gated_.data(), o, q_width_, logits, N);
-    o = sdpa_gated_.data();
+  if (gate_.at(GatePosition::sdpa)) gate_.forward(be, sdpa_gated_.data(), o, q_width_, logits, N);
+}
+
+void Attention::forward(Backend& be, const float* x, float* out, const RopeTables& rope,
+                        int64_t batch, int64_t seq_len, LayerAnalysis* analysis,
+                        const KvCacheSlot* cache) {
+  if (cache && (batch != 1 || seq_len != 1 || analysis)) {
+    throw std::invalid_argument("Attention::forward: a KV cache decodes one token, unanalysed");
   }
+  const int64_t N = batch * seq_len, C = config_.hidden_size, H = config_.num_attention_heads;
+  project_and_rotate(be, x, rope, batch, seq_len, cache);
+  core(be, batch, seq_len, cache);
+  const AttentionGate::Logits logits = gate_.logits(fused_.data(), fused_width_, gate_col_);
+  const float* o = core_output();
   if (gate_.at(GatePosition::dense)) {
     linear_forward(be, dense_pre_gate_.data(), C, o, q_width_, params_.data(o_proj_),
                    {N, q_width_, C});
@@ -203,7 +225,8 @@ void Attention::forward(Backend& be, const float* x, float* out, const RopeTable
   }
 
   if (analysis) {
-    be.probes().attention_first_token_prob(first_token_.data(), q_att, k_att, lse_.data(), d);
+    be.probes().attention_first_token_prob(first_token_.data(), q_for_attention(),
+                                           k_for_attention(), lse_.data(), dims(batch, seq_len));
     std::vector<float> host(static_cast<size_t>(batch * H));
     be.to_host(host.data(), first_token_.data(), batch * H);
     double mean = 0.0;
@@ -211,6 +234,23 @@ void Attention::forward(Backend& be, const float* x, float* out, const RopeTable
     analysis->first_token_attn_sum += mean / static_cast<double>(host.size());
     if (gate_.enabled()) gate_.accumulate_stats(be, *analysis, logits, N);
   }
+}
+
+void Attention::recompute_core(Backend& be, int64_t batch, int64_t seq_len) {
+  core(be, batch, seq_len, nullptr);
+}
+
+std::vector<Tensor*> Attention::core_activations() {
+  return {&q_post_, &k_post_,           &v_gated_,   &sdpa_out_,
+          &lse_,    &sdpa_transformed_, &rstd_sdpa_, &sdpa_gated_};
+}
+
+std::vector<Tensor*> Attention::saved_activations() {
+  std::vector<Tensor*> all = core_activations();
+  for (Tensor* t :
+       {&fused_, &q_pre_, &k_pre_, &q_rot_, &k_rot_, &rstd_q_, &rstd_k_, &dense_pre_gate_})
+    all.push_back(t);
+  return all;
 }
 
 void Attention::backward(Backend& be, const float* x, const float* dout, float* dx,
@@ -236,7 +276,7 @@ void Attention::backward(Backend& be, const float* x, const float* dout, float* 
   }
   const bool transform = config_.sdpa_output_transform != SdpaOutputTransform::none;
   const float* o_pre_gate = transform ? sdpa_transformed_.data() : sdpa_out_.data();
-  const float* o_final = gate_.at(GatePosition::sdpa) ? sdpa_gated_.data() : o_pre_gate;
+  const float* o_final = core_output();
   linear_backward_weight(be, params_.grad(o_proj_), d_attn, C, o_final, q_width_, {N, q_width_, C});
   float* d_o = s.d_o.data();
   float* d_o_other = s.d_o2.data();
@@ -262,11 +302,9 @@ void Attention::backward(Backend& be, const float* x, const float* dout, float* 
 
   // SDPA: gradients land where each input came from (gated copies or fused columns).
   const AttentionDims d = dims(batch, seq_len);
-  const float* q_att = gate_on_query_post_rope() ? q_post_.data() : q_rot_.data();
-  const float* k_att = gate_on_key_post_rope() ? k_post_.data() : k_rot_.data();
+  const float *q_att = q_for_attention(), *k_att = k_for_attention(), *v_att = v_for_attention();
   const bool v_gated = gate_.at(GatePosition::value);
   const float* v_raw = fused + q_width_ + kv_width_;
-  const float* v_att = v_gated ? v_gated_.data() : v_raw;
   float* dq_att = gate_on_query_post_rope() ? s.d_q2.data() : s.d_q.data();
   float* dk_att = gate_on_key_post_rope() ? s.d_k2.data() : s.d_k.data();
   float* dv_att = v_gated ? s.d_v.data() : dfused + q_width_ + kv_width_;

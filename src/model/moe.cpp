@@ -180,6 +180,14 @@ void MoeLayer::forward(Backend& be, const float* x, float* out, int64_t rows) {
   }
 }
 
+std::vector<Tensor*> MoeLayer::saved_activations() {
+  std::vector<Tensor*> saved = {&permuted_in_, &gate_up_act_,  &hidden_act_, &permuted_out_,
+                                &received_in_, &received_out_, &shared_out_, &shared_gated_};
+  if (shared_)
+    for (Tensor* t : shared_->saved_activations()) saved.push_back(t);
+  return saved;
+}
+
 double MoeLayer::min_topk_margin(Backend& be) const {
   const int64_t rows = static_cast<int64_t>(stats_.tokens);
   double margin = std::numeric_limits<double>::infinity();

@@ -18,6 +18,14 @@ struct Transformer::Block {
   std::unique_ptr<MoeLayer> moe;  // or an MoE block
   Tensor normed1, rstd1, mid, normed2, rstd2;
 
+  // Everything the block's forward saves for its backward.
+  std::vector<Tensor*> saved_activations() {
+    std::vector<Tensor*> saved = {&normed1, &rstd1, &mid, &normed2, &rstd2};
+    for (Tensor* t : attention.saved_activations()) saved.push_back(t);
+    for (Tensor* t : moe ? moe->saved_activations() : mlp->saved_activations()) saved.push_back(t);
+    return saved;
+  }
+
   Block(const ModelConfig& c, ParameterSet& params, const std::string& prefix, bool is_moe,
         const TensorParallel& tp, const ExpertExchange& ep)
       : norm1(params.add(prefix + "input_layernorm.weight", {c.hidden_size}, norm_spec())),
@@ -99,12 +107,28 @@ void Transformer::build_rope(int64_t seq_len) {
   rope_.seq_len = seq_len;
 }
 
-void Transformer::reserve(int64_t batch, int64_t seq_len) {
-  if (seq_len != rope_.seq_len) build_rope(seq_len);
-  const int64_t rows = batch * seq_len;
-  if (rows <= reserved_rows_) return;
+void Transformer::set_recompute(RecomputeMode mode) {
+  if (reserved_rows_ > 0 && mode != recompute_)
+    throw std::logic_error("Transformer::set_recompute after reserve()");
+  recompute_ = mode;
+}
+
+namespace {
+
+// Points `to`'s tensors at `from`'s buffers (the previous ones are freed).
+void share(const std::vector<Tensor*>& to, const std::vector<Tensor*>& from) {
+  for (size_t i = 0; i < to.size(); ++i) *to[i] = *from[i];
+}
+
+}  // namespace
+
+// Under recomputation a layer's shareable activations point at the first such layer's buffers,
+// right after it allocated its own, so the peak is one layer's worth above the shared set.
+void Transformer::reserve_blocks(int64_t rows) {
   const int64_t C = config_.hidden_size;
   Backend& be = backend_;
+  Block* first_dense = nullptr;
+  Block* first_moe = nullptr;
   for (auto& b : blocks_) {
     b->attention.reserve(be, rows);
     if (b->moe)
@@ -116,7 +140,26 @@ void Transformer::reserve(int64_t batch, int64_t seq_len) {
     b->mid = be.empty({rows, C});
     b->normed2 = be.empty({rows, C});
     b->rstd2 = be.empty({rows});
+    Block*& donor = b->moe ? first_moe : first_dense;
+    if (!donor) {
+      donor = b.get();
+      continue;
+    }
+    if (recompute_ == RecomputeMode::full)
+      share(b->saved_activations(), donor->saved_activations());
+    else if (recompute_ == RecomputeMode::selective)
+      share(b->attention.core_activations(), donor->attention.core_activations());
   }
+}
+
+void Transformer::reserve(int64_t batch, int64_t seq_len) {
+  if (seq_len != rope_.seq_len) build_rope(seq_len);
+  const int64_t rows = batch * seq_len;
+  if (rows <= reserved_rows_) return;
+  const int64_t C = config_.hidden_size;
+  Backend& be = backend_;
+  const size_t bytes_before = be.allocated_bytes();
+  reserve_blocks(rows);
   attn_scratch_.reserve(be, local_config_, rows);
   mlp_scratch_.reserve(be, rows, local_config_.intermediate_size);
   if (router_losses_) moe_scratch_.reserve(be, config_, rows);
@@ -134,6 +177,8 @@ void Transformer::reserve(int64_t batch, int64_t seq_len) {
   targets_ = be.empty({rows}, DType::i32);
   host_losses_.resize(rows);
   reserved_rows_ = rows;
+  // Growing frees the smaller buffers as it replaces them: the change is what was added.
+  activation_bytes_ += be.allocated_bytes() - bytes_before;
 }
 
 double Transformer::forward(const int32_t* inputs, const int32_t* targets, int64_t batch,
@@ -211,31 +256,9 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
   vocab_.embedding_forward(be, residual_[0].data(), ids, params_.data(embed_), N, C);
   const ModelAnalysis analysis_before = analysis && tp_.size() > 1 ? *analysis : ModelAnalysis{};
   for (size_t l = 0; l < blocks_.size(); ++l) {
-    Block& b = *blocks_[l];
-    LayerAnalysis* layer = analysis ? &analysis->layers[l] : nullptr;
-    const float* x = residual_[l].data();
-    be.rmsnorm_forward(b.normed1.data(), b.rstd1.data(), x, params_.data(b.norm1), N, C, eps);
     const KvCacheSlot slot = cache ? cache->slot(static_cast<int64_t>(l)) : KvCacheSlot{};
-    b.attention.forward(be, b.normed1.data(), block_out_.data(), rope_, batch, seq_len, layer,
-                        cache ? &slot : nullptr);
-    if (layer)
-      layer->max_act[kAttnOutput] =
-          std::max(layer->max_act[kAttnOutput], be.probes().max_abs(block_out_.data(), N * C));
-    be.add(b.mid.data(), x, block_out_.data(), N * C);
-    be.rmsnorm_forward(b.normed2.data(), b.rstd2.data(), b.mid.data(), params_.data(b.norm2), N, C,
-                       eps);
-    if (b.moe)
-      b.moe->forward(be, b.normed2.data(), block_out_.data(), N);
-    else
-      b.mlp->forward(be, b.normed2.data(), block_out_.data(), N);
-    float* out = residual_[l + 1].data();
-    be.add(out, b.mid.data(), block_out_.data(), N * C);
-    if (layer) {
-      auto& m = layer->max_act;
-      m[kAttnResidual] = std::max(m[kAttnResidual], be.probes().max_abs(b.mid.data(), N * C));
-      m[kFfnOutput] = std::max(m[kFfnOutput], be.probes().max_abs(block_out_.data(), N * C));
-      m[kFfnResidual] = std::max(m[kFfnResidual], be.probes().max_abs(out, N * C));
-    }
+    forward_block(l, batch, seq_len, analysis ? &analysis->layers[l] : nullptr,
+                  cache ? &slot : nullptr, true);
   }
   if (analysis) {
     ++analysis->batches;
@@ -251,6 +274,36 @@ double Transformer::run_forward(const int32_t* inputs, const int32_t* targets, i
   double total = 0.0;
   for (int64_t i = 0; i < N; ++i) total += host_losses_[i];
   return total / static_cast<double>(N);
+}
+
+void Transformer::forward_block(size_t l, int64_t batch, int64_t seq_len, LayerAnalysis* layer,
+                                const KvCacheSlot* cache, bool write_output) {
+  Backend& be = backend_;
+  Block& b = *blocks_[l];
+  const int64_t N = batch * seq_len, C = config_.hidden_size;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const float* x = residual_[l].data();
+  be.rmsnorm_forward(b.normed1.data(), b.rstd1.data(), x, params_.data(b.norm1), N, C, eps);
+  b.attention.forward(be, b.normed1.data(), block_out_.data(), rope_, batch, seq_len, layer, cache);
+  if (layer)
+    layer->max_act[kAttnOutput] =
+        std::max(layer->max_act[kAttnOutput], be.probes().max_abs(block_out_.data(), N * C));
+  be.add(b.mid.data(), x, block_out_.data(), N * C);
+  be.rmsnorm_forward(b.normed2.data(), b.rstd2.data(), b.mid.data(), params_.data(b.norm2), N, C,
+                     eps);
+  if (b.moe)
+    b.moe->forward(be, b.normed2.data(), block_out_.data(), N);
+  else
+    b.mlp->forward(be, b.normed2.data(), block_out_.data(), N);
+  if (!write_output) return;
+  float* out = residual_[l + 1].data();
+  be.add(out, b.mid.data(), block_out_.data(), N * C);
+  if (layer) {
+    auto& m = layer->max_act;
+    m[kAttnResidual] = std::max(m[kAttnResidual], be.probes().max_abs(b.mid.data(), N * C));
+    m[kFfnOutput] = std::max(m[kFfnOutput], be.probes().max_abs(block_out_.data(), N * C));
+    m[kFfnResidual] = std::max(m[kFfnResidual], be.probes().max_abs(out, N * C));
+  }
 }
 
 void Transformer::run_backward(int64_t batch, int64_t seq_len, float loss_weight) {
@@ -269,6 +322,11 @@ void Transformer::run_backward(int64_t batch, int64_t seq_len, float loss_weight
   int64_t moe_index = router_losses_ ? router_losses_->layers() : 0;
   for (size_t l = blocks_.size(); l-- > 0;) {
     Block& b = *blocks_[l];
+    // Under recomputation layers share buffers that the last block's forward wrote last, so
+    // every other block first recomputes what its backward reads.
+    const bool recompute = recompute_ != RecomputeMode::none && l + 1 < blocks_.size();
+    if (recompute && recompute_ == RecomputeMode::full)
+      forward_block(l, batch, seq_len, nullptr, nullptr, false);
     if (b.moe) {
       router_losses_->gradients(--moe_index, loss_weight, prob_grad, z_scale);
       b.moe->backward(be, b.normed2.data(), dres, d_normed_.data(), N, mlp_scratch_, moe_scratch_,
@@ -278,6 +336,8 @@ void Transformer::run_backward(int64_t batch, int64_t seq_len, float loss_weight
     }
     be.rmsnorm_backward(dres, params_.grad(b.norm2), d_normed_.data(), b.mid.data(),
                         params_.data(b.norm2), b.rstd2.data(), N, C, true);
+    if (recompute && recompute_ == RecomputeMode::selective)
+      b.attention.recompute_core(be, batch, seq_len);
     b.attention.backward(be, b.normed1.data(), dres, d_normed_.data(), rope_, batch, seq_len,
                          attn_scratch_);
     be.rmsnorm_backward(dres, params_.grad(b.norm1), d_normed_.data(), residual_[l].data(),

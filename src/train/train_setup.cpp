@@ -14,9 +14,11 @@
 namespace gatedlm {
 namespace {
 
-// The first thing training does with a model: draw its weights and size its activations.
+// The first thing training does with a model: draw its weights and size its activations
+// (shared between layers as train.recompute says).
 Transformer& initialized(Transformer& model, const TrainConfig& train) {
   model.init_weights(train.seed);
+  model.set_recompute(train.recompute);
   model.reserve(train.micro_batch_size, train.seq_len);
   return model;
 }

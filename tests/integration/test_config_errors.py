@@ -37,8 +37,6 @@ expect_error("bad_set_value", "base: base.yaml\n", "--set:1:", ["--set", "train.
 expect_error("set_without_equals", "base: base.yaml\n", "--set:1:", ["--set", "train.steps"])
 # Keys that are parsed but not implemented yet are refused, at their line, naming the key.
 expect_error("precision_bf16", "base: base.yaml\ntrain:\n  precision: bf16\n", "FILE:3:", needle="train.precision: bf16 is not implemented")
-expect_error("recompute_selective", "base: base.yaml\ntrain:\n  recompute: selective\n", "FILE:3:", needle="train.recompute: selective is not implemented")
-expect_error("recompute_full_set", "base: base.yaml\n", "--set:", ["--set", "train.recompute=full"], needle="train.recompute: full is not implemented")
 
 # A missing config file is bad input too.
 proc = run(["train", os.path.join(work, "absent.yaml")], check=False)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/comm/tensor_parallel.h"
@@ -41,12 +42,31 @@ class Attention {
   // attends to every cached position.
   void forward(Backend& be, const float* x, float* out, const RopeTables& rope, int64_t batch,
                int64_t seq_len, LayerAnalysis* analysis, const KvCacheSlot* cache = nullptr);
+  // Recomputes the attention core (the gates on q, k and v after RoPE, SDPA, the output
+  // transform and the SDPA-output gate) from what forward saved before it: what backward needs
+  // when train.recompute shares the core's buffers between layers. Same kernels on the same
+  // inputs, so the same bits as the forward that wrote them.
+  void recompute_core(Backend& be, int64_t batch, int64_t seq_len);
+  // The saved activations recompute_core rewrites, and every saved activation (what a full
+  // recompute of the layer's forward rewrites): a Transformer under recomputation points
+  // several layers' tensors at one buffer.
+  std::vector<Tensor*> core_activations();
+  std::vector<Tensor*> saved_activations();
   // dx (overwritten) from dout; parameter gradients accumulate.
   void backward(Backend& be, const float* x, const float* dout, float* dx, const RopeTables& rope,
                 int64_t batch, int64_t seq_len, AttentionScratch& scratch);
 
  private:
   AttentionDims dims(int64_t batch, int64_t seq_len) const;
+  // Forward in stages: the fused projection, pre-norm gates and QK-norm + RoPE; then the core.
+  void project_and_rotate(Backend& be, const float* x, const RopeTables& rope, int64_t batch,
+                          int64_t seq_len, const KvCacheSlot* cache);
+  void core(Backend& be, int64_t batch, int64_t seq_len, const KvCacheSlot* cache);
+  // The tensors SDPA reads (gated copies or the fused columns) and the core's output.
+  const float* q_for_attention() const;
+  const float* k_for_attention() const;
+  const float* v_for_attention() const;
+  const float* core_output() const;
   bool gate_on_query_pre_norm() const;
   bool gate_on_key_pre_norm() const;
   bool gate_on_query_post_rope() const;

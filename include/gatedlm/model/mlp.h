@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/comm/tensor_parallel.h"
@@ -48,6 +49,8 @@ class Mlp {
   void backward(Backend& be, const float* x, const float* dout, float* dx, int64_t rows,
                 MlpScratch& scratch);
   int64_t intermediate() const { return inter_; }
+  // What forward saves for backward (shared between layers under train.recompute: full).
+  std::vector<Tensor*> saved_activations() { return {&gate_up_act_, &hidden_act_}; }
 
  private:
   SwigluWeights weights() const;

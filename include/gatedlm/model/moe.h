@@ -44,6 +44,9 @@ class MoeLayer {
                 MlpScratch& mlp_scratch, MoeScratch& scratch, const std::vector<float>& prob_grad,
                 float z_scale);
   const RoutingStats& stats() const { return stats_; }
+  // The expert and shared-expert activations forward saves for backward (shared between layers
+  // under train.recompute: full); the routing tensors (rows x experts) stay per layer.
+  std::vector<Tensor*> saved_activations();
   // Smallest gap, over the last forward's tokens, between the k-th and (k+1)-th largest router
   // logits (infinity when k = E). Copies the probabilities to the host: for tests, which keep
   // routing ties away from finite-difference steps.

@@ -32,8 +32,18 @@ class Transformer {
   // normal(0, initializer_range) for every linear and the embedding, ones for norms, zeros for
   // static gate logits, drawn from Rng::stream(seed, StreamId::init) in declaration order.
   void init_weights(uint64_t seed);
+  // Activation recomputation (train.recompute, docs/recompute.md), before the first reserve():
+  // selective shares the attention core's buffers between layers and recomputes each layer's
+  // core before its backward; full shares every block activation and recomputes the whole
+  // block forward from its input (the residual stream, kept per layer). Gradients are bitwise
+  // those of none: the same kernels run on the same inputs.
+  void set_recompute(RecomputeMode mode);
+  RecomputeMode recompute() const { return recompute_; }
   // Sizes activation buffers for batch x seq_len tokens (re-allocates only to grow).
   void reserve(int64_t batch, int64_t seq_len);
+  // Bytes the activation buffers reserve() allocated (saved activations, the residual stream,
+  // gradient scratch, logits), as the backend counted them: per micro-batch of the reserved size.
+  size_t activation_bytes() const { return activation_bytes_; }
 
   // Mean cross-entropy of the batch (host token arrays [batch, seq_len]). Keeps the logits.
   double forward(const int32_t* inputs, const int32_t* targets, int64_t batch, int64_t seq_len,
@@ -84,6 +94,11 @@ class Transformer {
   void update_router_losses(bool training);
   void build_rope(int64_t seq_len);
   void sum_analysis_over_shards(ModelAnalysis& analysis, const ModelAnalysis& before);
+  void reserve_blocks(int64_t rows);
+  // Block l's forward from residual_[l]; write_output adds its result into residual_[l + 1]
+  // (a full recompute before backward only needs what the block saves).
+  void forward_block(size_t l, int64_t batch, int64_t seq_len, LayerAnalysis* layer,
+                     const KvCacheSlot* cache, bool write_output);
 
   ModelConfig config_;
   ModelConfig local_config_;  // of this tensor-parallel shard (config_ when not split)
@@ -101,6 +116,8 @@ class Transformer {
   std::unique_ptr<RouterLosses> router_losses_;  // null for a dense model
   GradientReadyHook gradient_ready_;
   int64_t reserved_rows_ = 0;
+  RecomputeMode recompute_ = RecomputeMode::none;
+  size_t activation_bytes_ = 0;
   Tensor ids_, targets_;          // int32 token ids and targets
   std::vector<Tensor> residual_;  // [layers + 1] x [rows, hidden]
   Tensor final_normed_, final_rstd_, logits_, losses_, d_residual_, d_normed_, block_out_;

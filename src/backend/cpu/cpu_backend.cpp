@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -22,12 +23,18 @@ int g_threads = 1;
 
 class HostBuffer final : public Buffer {
  public:
-  explicit HostBuffer(size_t bytes) : bytes_(bytes) {
+  // `live` counts the bytes of its backend's buffers (it outlives the backend if need be).
+  HostBuffer(size_t bytes, std::shared_ptr<std::atomic<size_t>> live)
+      : bytes_(bytes), live_(std::move(live)) {
     const size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
     data_ = std::aligned_alloc(64, rounded);
     if (!data_) throw std::bad_alloc();
+    *live_ += bytes_;
   }
-  ~HostBuffer() override { std::free(data_); }
+  ~HostBuffer() override {
+    std::free(data_);
+    *live_ -= bytes_;
+  }
   void* data() override { return data_; }
   size_t bytes() const override { return bytes_; }
   Device device() const override { return Device::cpu; }
@@ -35,6 +42,7 @@ class HostBuffer final : public Buffer {
  private:
   void* data_;
   size_t bytes_;
+  std::shared_ptr<std::atomic<size_t>> live_;
 };
 
 }  // namespace
@@ -61,8 +69,11 @@ Tensor Backend::zeros(const Shape& shape) {
 namespace cpu {
 
 Tensor CpuBackend::empty(const Shape& shape, DType dtype) {
-  return Tensor(std::make_shared<HostBuffer>(shape_numel(shape) * dtype_size(dtype)), shape, dtype);
+  return Tensor(std::make_shared<HostBuffer>(shape_numel(shape) * dtype_size(dtype), live_bytes_),
+                shape, dtype);
 }
+
+size_t CpuBackend::allocated_bytes() { return *live_bytes_; }
 
 void CpuBackend::fill(float* x, int64_t n, float value) {
 #pragma omp parallel for schedule(static)

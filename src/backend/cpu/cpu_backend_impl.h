@@ -2,6 +2,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <vector>
 
 #include "gatedlm/backend/cpu/cpu_backend.h"
@@ -28,6 +30,9 @@ class CpuBackend final : public Backend, public BackendProbes {
   void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                 const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                 int64_t ldc);
+
+ private:
+  std::shared_ptr<std::atomic<size_t>> live_bytes_ = std::make_shared<std::atomic<size_t>>(0);
 };
 
 // Sums per-chunk partial vectors of length `dim` computed by `partial(chunk_begin, chunk_end,

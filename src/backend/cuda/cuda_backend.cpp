@@ -2,6 +2,7 @@
 #ifdef GATEDLM_HAVE_CUDA
 #include "gatedlm/backend/cuda/cuda_backend.h"
 
+#include <atomic>
 #include <climits>
 #include <stdexcept>
 
@@ -18,10 +19,16 @@ void check_blas(cublasStatus_t status, const char* what) {
 
 class DeviceBuffer final : public Buffer {
  public:
-  explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
+  // `live` counts the bytes of its backend's buffers (it outlives the backend if need be).
+  DeviceBuffer(size_t bytes, std::shared_ptr<std::atomic<size_t>> live)
+      : bytes_(bytes), live_(std::move(live)) {
     check(cudaMalloc(&data_, std::max<size_t>(bytes, 1)), "cudaMalloc");
+    *live_ += bytes_;
   }
-  ~DeviceBuffer() override { cudaFree(data_); }
+  ~DeviceBuffer() override {
+    cudaFree(data_);
+    *live_ -= bytes_;
+  }
   void* data() override { return data_; }
   size_t bytes() const override { return bytes_; }
   Device device() const override { return Device::cuda; }
@@ -29,6 +36,7 @@ class DeviceBuffer final : public Buffer {
  private:
   void* data_ = nullptr;
   size_t bytes_;
+  std::shared_ptr<std::atomic<size_t>> live_;
 };
 
 int blas_int(int64_t v, const char* what) {
@@ -70,8 +78,11 @@ void* CudaBackend::scratch(size_t bytes) {
 void CudaBackend::synchronize() { check(cudaStreamSynchronize(stream_), "synchronize"); }
 
 Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
-  return Tensor(std::make_shared<DeviceBuffer>(shape_numel(shape) * dtype_size(dtype)), shape,
-                dtype);
+  return Tensor(std::make_shared<DeviceBuffer>(shape_numel(shape) * dtype_size(dtype), live_bytes_),
+                shape, dtype);
+}
+
+size_t CudaBackend::allocated_bytes() { return *live_bytes_; }
 }
 
 void CudaBackend::copy_bytes(void* dst, const void* src, size_t bytes) {

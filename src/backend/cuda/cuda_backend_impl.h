@@ -6,6 +6,9 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <memory>
+
 #include "gatedlm/backend/backend.h"
 #include "gatedlm/core/error.h"
 
@@ -53,6 +56,7 @@ class CudaBackend final : public Backend, public BackendProbes {
   cublasHandle_t blas_ = nullptr;
   void* scratch_ = nullptr;
   size_t scratch_bytes_ = 0;
+  std::shared_ptr<std::atomic<size_t>> live_bytes_ = std::make_shared<std::atomic<size_t>>(0);
 };
 
 }  // namespace gatedlm::cuda
