@@ -83,7 +83,6 @@ Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
 }
 
 size_t CudaBackend::allocated_bytes() { return *live_bytes_; }
-}
 
 void CudaBackend::copy_bytes(void* dst, const void* src, size_t bytes) {
   check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "copy");
