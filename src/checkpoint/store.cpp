@@ -20,18 +20,6 @@ namespace {
 
 std::string errno_text() { return std::strerror(errno); }
 
-// Parses "step_XXXXXXXX" exactly as checkpoint_dir_name writes it; -1 for any other name
-// ("step_12", "step_+0000001", a count past int64).
-int64_t step_of(const std::string& name) {
-  if (name.rfind("step_", 0) != 0 || name.size() <= 5 || name.size() > 5 + 18) return -1;
-  int64_t step = 0;
-  for (size_t i = 5; i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9') return -1;
-    step = step * 10 + (name[i] - '0');  // at most 18 digits: no overflow
-  }
-  return checkpoint_dir_name(step) == name ? step : -1;
-}
-
 void rename_or_throw(const fs::path& from, const fs::path& to) {
   if (std::rename(from.c_str(), to.c_str()) != 0)
     throw RuntimeFailure("cannot rename " + from.string() + " to " + to.string() + ": " +
@@ -44,6 +32,16 @@ std::string checkpoint_dir_name(int64_t step) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "step_%08lld", static_cast<long long>(step));
   return buf;
+}
+
+int64_t checkpoint_step_of(const std::string& name) {
+  if (name.rfind("step_", 0) != 0 || name.size() <= 5 || name.size() > 5 + 18) return -1;
+  int64_t step = 0;
+  for (size_t i = 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    step = step * 10 + (name[i] - '0');  // at most 18 digits: no overflow
+  }
+  return checkpoint_dir_name(step) == name ? step : -1;
 }
 
 std::string checkpoints_root(const std::string& run_dir) {
@@ -85,7 +83,7 @@ std::vector<CheckpointEntry> list_complete_checkpoints(const std::string& run_di
   const fs::path root = checkpoints_root(run_dir);
   if (!fs::is_directory(root, ec)) return out;
   for (const fs::directory_entry& e : fs::directory_iterator(root, ec)) {
-    const int64_t step = step_of(e.path().filename().string());
+    const int64_t step = checkpoint_step_of(e.path().filename().string());
     // A linked step directory is not one this run wrote: never resumed from, never deleted.
     if (step < 0 || e.is_symlink(ec) || !e.is_directory(ec)) continue;
     if (fs::exists(e.path() / kCheckpointMarker, ec) && fs::exists(e.path() / kCheckpointFile, ec))
@@ -113,7 +111,7 @@ std::string read_latest(const std::string& run_dir) {
   text.resize(static_cast<size_t>(in.gcount()));
   std::string name = text;
   if (!name.empty() && name.back() == '\n') name.pop_back();
-  if (text.size() > static_cast<size_t>(kMaxBytes) || step_of(name) < 0) {
+  if (text.size() > static_cast<size_t>(kMaxBytes) || checkpoint_step_of(name) < 0) {
     size_t offset = 0;  // the first byte that departs from the expected form
     const std::string expected = "step_00000000";
     while (offset < name.size() && offset < 5 && name[offset] == expected[offset]) ++offset;

@@ -42,11 +42,15 @@ struct Term {
     for (const Factor& f : factors) out = times(out, static_cast<uint64_t>(f.value));
     return out;
   }
-  // "train.micro_batch_size x train.seq_len x model.vocab_size x 4 bytes"
-  std::string formula() const {
+  // "train.micro_batch_size x train.seq_len x model.vocab_size"
+  std::string factor_keys() const {
     std::string out;
-    for (const Factor& f : factors) out += std::string(f.key) + " x ";
-    return out + std::to_string(bytes_per_element) + " bytes";
+    for (const Factor& f : factors) out += (out.empty() ? "" : " x ") + std::string(f.key);
+    return out;
+  }
+  // ... "x 4 bytes"
+  std::string formula() const {
+    return factor_keys() + " x " + std::to_string(bytes_per_element) + " bytes";
   }
   // The key of the largest factor: where the error points.
   std::string_view key() const {
@@ -159,14 +163,15 @@ void check_size_limits(const Config& config,
   }
 
   // The token counters (metrics' "tokens", the data loader's position) are int64.
-  const uint64_t tokens =
-      times(times(times(static_cast<uint64_t>(t.steps), static_cast<uint64_t>(t.grad_accum_steps)),
-                  static_cast<uint64_t>(t.micro_batch_size)),
-            static_cast<uint64_t>(t.seq_len));
-  if (tokens > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-    fail("train.steps",
-         "train.steps: the run's token count (train.steps x train.grad_accum_steps x "
-         "train.micro_batch_size x train.seq_len) does not fit a 64-bit counter");
+  const Term tokens{"the run's token count",
+                    {{"train.steps", t.steps},
+                     {"train.grad_accum_steps", t.grad_accum_steps},
+                     {"train.micro_batch_size", t.micro_batch_size},
+                     {"train.seq_len", t.seq_len}},
+                    1};
+  if (tokens.bytes() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    fail(tokens.key(), std::string(tokens.key()) + ": the run's token count (" +
+                           tokens.factor_keys() + ") does not fit a 64-bit counter");
 }
 
 void check_memory_plan(const Config& config, uint64_t limit, const std::string& limit_source) {

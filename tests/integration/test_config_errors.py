@@ -48,7 +48,7 @@ expect_error("heads_2_62", "base: base.yaml\nmodel:\n  num_attention_heads: 4611
 expect_error("hidden_1e9", "base: base.yaml\nmodel:\n  hidden_size: 1000000000\n", "FILE:3:", needle="TiB")
 expect_error("layers_1e6_set", "base: base.yaml\n", "--set:1:", ["--set", "model.num_hidden_layers=1000000", "--set", "model.hidden_size=100000"], needle="bytes")
 expect_error("seq_len_squared", "base: base.yaml\ntrain:\n  seq_len: 100000000\n", "FILE:3:", needle="train.seq_len: the attention scores of one head would take")
-expect_error("grad_accum_max", "base: base.yaml\ntrain:\n  grad_accum_steps: 9223372036854775807\n", "FILE:", needle="does not fit a 64-bit counter")
+expect_error("grad_accum_max", "base: base.yaml\ntrain:\n  grad_accum_steps: 9223372036854775807\n", "FILE:3:", needle="train.grad_accum_steps: the run's token count")
 expect_error("experts_1e9", "base: base.yaml\nmodel:\n  moe: {num_experts: 1000000000, num_experts_per_tok: 1, moe_intermediate_size: 100000}\n", "FILE:3:", needle="the experts would take")
 # Thread counts: --threads out of range is a bad flag; a malformed variable names itself.
 for threads in ("100000", "-3"):
@@ -68,7 +68,7 @@ bomb = "a0: &a0 {x: 1, y: 2}\n" + "".join(f"a{i}: &a{i} {{" + ", ".join(f"k{j}: 
 expect_error("alias_bomb", bomb, "FILE:", needle="expands to more than 10000 nodes")
 many = "train:\n" + "".join(f"  k{i}: 1\n" for i in range(100000)) + "  k5: 2\n"
 expect_error("many_keys", many, "FILE:", needle="more than 10000 nodes")
-expect_error("many_keys_duplicate", "train:\n" + "".join(f"  k{i}: 1\n" for i in range(3000)) + "  k5: 2\n", "FILE:3003:3:", needle="duplicate key 'k5' (first written at 8:3)")
+expect_error("many_keys_duplicate", "train:\n" + "".join(f"  k{i}: 1\n" for i in range(3000)) + "  k5: 2\n", "FILE:3002:3:", needle="duplicate key 'k5' (first written at 7:3)")
 expect_error("second_document", "base: base.yaml\n---\ntrain: {steps: 5}\n", "FILE:3:", needle="found a second one")
 expect_error("document_end_marker", "base: base.yaml\n...\ntrain: {steps: 5}\n", "FILE:3:", needle="found a second one")
 expect_error("set_second_document", "base: base.yaml\n", "--set:1:", ["--set", "train.steps=3\n---\n5"], needle="found a second document")
