@@ -7,6 +7,7 @@
 
 #include "gatedlm/checkpoint/format.h"
 #include "gatedlm/checkpoint/store.h"
+#include "gatedlm/core/error.h"
 
 namespace gatedlm {
 namespace fs = std::filesystem;
@@ -26,7 +27,13 @@ std::optional<ResumePoint> find_resume_point(const std::string& run_dir,
                                              const CheckpointSlices* slices,
                                              const std::vector<std::string>& rejected) {
   const std::vector<CheckpointEntry> complete = list_complete_checkpoints(run_dir);
-  const std::string latest = read_latest(run_dir);
+  // `latest` only points at a checkpoint; a damaged one is rebuilt by the next save.
+  std::string latest;
+  try {
+    latest = read_latest(run_dir);
+  } catch (const InputError& e) {
+    spdlog::warn("{}; falling back to the newest complete checkpoint", e.what());
+  }
   std::vector<std::string> candidates;
   std::error_code ec;
   if (!latest.empty()) {

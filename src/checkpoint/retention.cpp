@@ -59,9 +59,11 @@ std::vector<std::string> apply_retention(const std::string& run_dir,
   std::vector<fs::path> leftovers;
   for (const fs::directory_entry& e : fs::directory_iterator(root, ec)) {
     const std::string name = e.path().filename().string();
-    if (!e.is_directory(ec)) continue;
+    if (e.is_symlink(ec) || !e.is_directory(ec)) continue;
     const bool hidden = name.rfind(".tmp_", 0) == 0 || name.rfind(".trash_", 0) == 0;
-    const bool unmarked = name.rfind("step_", 0) == 0 && !fs::exists(e.path() / kCheckpointMarker);
+    // Only names a save writes: a stray step_999... directory is not ours to delete.
+    const bool unmarked =
+        checkpoint_step_of(name) >= 0 && !fs::exists(e.path() / kCheckpointMarker);
     if (hidden || unmarked) leftovers.push_back(e.path());
   }
   for (const fs::path& dir : leftovers) remove_dir(dir, false);

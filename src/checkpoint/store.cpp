@@ -18,23 +18,7 @@ namespace gatedlm {
 namespace fs = std::filesystem;
 namespace {
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 std::string errno_text() { return std::strerror(errno); }
-
-// Parses "step_XXXXXXXX"; -1 for any other name.
-int64_t step_of(const std::string& name) {
-  if (name.rfind("step_", 0) != 0 || name.size() <= 5) return -1;
-  int64_t step = 0;
-  for (size_t i = 5; i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9') return -1;
-    step = step * 10 + (name[i] - '0');
-  }
-  return step;
-}
 
 void rename_or_throw(const fs::path& from, const fs::path& to) {
   if (std::rename(from.c_str(), to.c_str()) != 0)
@@ -48,6 +32,16 @@ std::string checkpoint_dir_name(int64_t step) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "step_%08lld", static_cast<long long>(step));
   return buf;
+}
+
+int64_t checkpoint_step_of(const std::string& name) {
+  if (name.rfind("step_", 0) != 0 || name.size() <= 5 || name.size() > 5 + 18) return -1;
+  int64_t step = 0;
+  for (size_t i = 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    step = step * 10 + (name[i] - '0');  // at most 18 digits: no overflow
+  }
+  return checkpoint_dir_name(step) == name ? step : -1;
 }
 
 std::string checkpoints_root(const std::string& run_dir) {
@@ -89,8 +83,9 @@ std::vector<CheckpointEntry> list_complete_checkpoints(const std::string& run_di
   const fs::path root = checkpoints_root(run_dir);
   if (!fs::is_directory(root, ec)) return out;
   for (const fs::directory_entry& e : fs::directory_iterator(root, ec)) {
-    const int64_t step = step_of(e.path().filename().string());
-    if (step < 0 || !e.is_directory(ec)) continue;
+    const int64_t step = checkpoint_step_of(e.path().filename().string());
+    // A linked step directory is not one this run wrote: never resumed from, never deleted.
+    if (step < 0 || e.is_symlink(ec) || !e.is_directory(ec)) continue;
     if (fs::exists(e.path() / kCheckpointMarker, ec) && fs::exists(e.path() / kCheckpointFile, ec))
       out.push_back({step, e.path().string()});
   }
@@ -101,12 +96,30 @@ std::vector<CheckpointEntry> list_complete_checkpoints(const std::string& run_di
 
 std::string read_latest(const std::string& run_dir) {
   const fs::path file = fs::path(checkpoints_root(run_dir)) / kLatestFile;
-  std::ifstream in(file);
-  if (!in) return "";
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string name = trimmed(ss.str());
-  if (name.empty()) return "";
+  std::error_code ec;
+  const fs::file_status status = fs::symlink_status(file, ec);
+  if (status.type() == fs::file_type::not_found) return "";
+  if (status.type() != fs::file_type::regular)
+    throw InputError(
+        file.string() + ": expected a regular file naming a checkpoint, found " +
+        (status.type() == fs::file_type::symlink ? "a symbolic link" : "another kind of file"));
+  // Only the writer's own form, "step_XXXXXXXX\n": never a path out of the checkpoints directory.
+  constexpr std::streamsize kMaxBytes = 64;
+  std::ifstream in(file, std::ios::binary);
+  std::string text(kMaxBytes + 1, '\0');
+  in.read(text.data(), kMaxBytes + 1);
+  text.resize(static_cast<size_t>(in.gcount()));
+  std::string name = text;
+  if (!name.empty() && name.back() == '\n') name.pop_back();
+  if (text.size() > static_cast<size_t>(kMaxBytes) || checkpoint_step_of(name) < 0) {
+    size_t offset = 0;  // the first byte that departs from the expected form
+    const std::string expected = "step_00000000";
+    while (offset < name.size() && offset < 5 && name[offset] == expected[offset]) ++offset;
+    while (offset >= 5 && offset < name.size() && name[offset] >= '0' && name[offset] <= '9')
+      ++offset;
+    throw InputError(file.string() + ": offset " + std::to_string(offset) +
+                     ": expected a checkpoint name step_NNNNNNNN and a newline");
+  }
   return (fs::path(checkpoints_root(run_dir)) / name).string();
 }
 

@@ -1,5 +1,6 @@
 #include "gatedlm/cli/cli.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -8,9 +9,10 @@
 
 #include "commands.h"
 #include "gatedlm/backend/cpu/cpu_backend.h"
+#include "gatedlm/backend/cpu/thread_limit.h"
+#include "gatedlm/comm/launch.h"
 #include "gatedlm/core/build_info.h"
 #include "gatedlm/core/error.h"
-#include "gatedlm/comm/launch.h"
 
 namespace gatedlm {
 namespace cli {
@@ -19,7 +21,7 @@ void add_threads_option(CLI::App& cmd, int& threads) {
   cmd.add_option("--threads", threads,
                  "CPU threads for OpenMP and OpenBLAS (default: GATEDLM_THREADS, "
                  "OMP_NUM_THREADS, or all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, kMaxCpuThreads));
 }
 
 void apply_threads(int threads) { set_cpu_threads(threads > 0 ? threads : default_cpu_threads()); }
@@ -30,6 +32,27 @@ void add_device_option(CLI::App& cmd, std::string& device) {
 }
 
 }  // namespace cli
+
+namespace {
+
+// A message is one line on stderr whatever text it quotes (a key or path holding a newline).
+std::string one_line(const char* message) {
+  std::string out;
+  for (const char* p = message; *p; ++p) {
+    const unsigned char c = static_cast<unsigned char>(*p);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c < 0x20 && c != '\t')
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  return out;
+}
+
+}  // namespace
 
 int run_cli(int argc, char** argv) {
   // A write past `ulimit -f` then fails with EFBIG and is reported (exit 1), for every command.
@@ -56,7 +79,7 @@ int run_cli(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "gatedlm: %s (see gatedlm --help)\n", e.what());
+    std::fprintf(stderr, "gatedlm: %s (see gatedlm --help)\n", one_line(e.what()).c_str());
     return 2;
   }
   // Under mpirun one rank's error ends the job, or the others would wait in a collective.
@@ -69,16 +92,16 @@ int run_cli(int argc, char** argv) {
       if (cmd.app->parsed()) return cmd.run();
     return 2;
   } catch (const InputError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
+    std::fprintf(stderr, "%s\n", one_line(e.what()).c_str());
     return failed(2);
   } catch (const RuntimeFailure& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "error: %s\n", one_line(e.what()).c_str());
     return failed(1);
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "error: out of memory\n");
     return failed(1);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "error: %s\n", one_line(e.what()).c_str());
     return failed(1);
   }
 }

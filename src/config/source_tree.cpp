@@ -5,7 +5,9 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "gatedlm/core/error.h"
 
@@ -21,16 +23,50 @@ std::string at(const SourceLocation& where, const std::string& message) {
   return located(where.file, where.line, where.col, message);
 }
 
-YAML::Node parse_yaml(const std::string& text, const SourceText& source) {
+// A config is a few hundred nodes; aliases nested in aliases ("billion laughs") expand to 2^n.
+constexpr std::size_t kMaxNodes = 10000;
+// Configs are a few KiB; a larger file is not a config (or never ends: /dev/zero).
+constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;
+
+}  // namespace
+
+// One document only: yaml-cpp's Load would silently ignore everything after a second `---`.
+YAML::Node parse_yaml_document(const std::string& text, const SourceText& source) {
+  std::vector<YAML::Node> documents;
   try {
-    return YAML::Load(text);
+    documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& error) {
     throw InputError(at(source.locate(error.mark), "invalid YAML: " + error.msg));
   }
+  if (documents.size() > 1)
+    throw InputError(at(source.locate(documents[1].Mark()),
+                        "expected one YAML document, found a second one (after '---')"));
+  return documents.empty() ? YAML::Node() : documents.front();
 }
 
+namespace {
+
+// Counts the nodes a value expands to (aliases expanded), failing past kMaxNodes.
+class NodeBudget {
+ public:
+  void spend(const YAML::Node& yaml, const SourceText& source) {
+    if (++used_ > kMaxNodes)
+      throw InputError(at(source.locate(yaml.Mark()),
+                          "the YAML expands to more than " + std::to_string(kMaxNodes) +
+                              " nodes (anchors and aliases repeated inside each other?); a "
+                              "config holds a few hundred"));
+    if (yaml.IsSequence())
+      for (const YAML::Node& item : yaml) spend(item, source);
+  }
+
+ private:
+  std::size_t used_ = 0;
+};
+
 // Fills `node`, whose key and key_location are already set, from a parsed value.
-void fill_from_yaml(SourceNode& node, const YAML::Node& yaml, const SourceText& source) {
+void fill_from_yaml(SourceNode& node, const YAML::Node& yaml, const SourceText& source,
+                    NodeBudget& budget) {
+  budget.spend(yaml, source);
   node.source = source;
   node.value_location = source.locate(yaml.Mark());
   // An empty value ("key:") carries the mark of the token after it: point at the key instead.
@@ -46,6 +82,7 @@ void fill_from_yaml(SourceNode& node, const YAML::Node& yaml, const SourceText& 
   }
   node.is_map = true;
   node.set_value(YAML::Node());
+  std::unordered_map<std::string, std::size_t> seen;  // key -> its entry: linear in the keys
   for (const auto& pair : yaml) {
     // Copies: yaml-cpp's iterator hands out a temporary pair.
     const YAML::Node key = pair.first;
@@ -54,15 +91,17 @@ void fill_from_yaml(SourceNode& node, const YAML::Node& yaml, const SourceText& 
     if (!key.IsScalar()) {
       throw InputError(at(key_location, "a key must be a plain name, not a list or a map"));
     }
-    if (const SourceNode* earlier = node.find(key.Scalar())) {
+    if (const auto earlier = seen.find(key.Scalar()); earlier != seen.end()) {
+      const SourceLocation& first = node.entries[earlier->second].key_location;
       throw InputError(at(key_location, "duplicate key '" + key.Scalar() + "' (first written at " +
-                                            std::to_string(earlier->key_location.line) + ":" +
-                                            std::to_string(earlier->key_location.col) + ")"));
+                                            std::to_string(first.line) + ":" +
+                                            std::to_string(first.col) + ")"));
     }
+    seen.emplace(key.Scalar(), node.entries.size());
     SourceNode child;
     child.key = key.Scalar();
     child.key_location = std::move(key_location);
-    fill_from_yaml(child, value, source);
+    fill_from_yaml(child, value, source, budget);
     node.entries.push_back(std::move(child));
   }
 }
@@ -70,7 +109,7 @@ void fill_from_yaml(SourceNode& node, const YAML::Node& yaml, const SourceText& 
 // The root of one document: a map of sections (an empty document is an empty map).
 SourceNode parse_document(const std::string& text, const std::string& name) {
   const SourceText source{name, 0, 0};
-  const YAML::Node yaml = parse_yaml(text, source);
+  const YAML::Node yaml = parse_yaml_document(text, source);
   SourceNode root;
   root.key_location = SourceLocation{name, 0, 0};
   if (yaml.IsNull()) {
@@ -83,18 +122,9 @@ SourceNode parse_document(const std::string& text, const std::string& name) {
     throw InputError(at(source.locate(yaml.Mark()),
                         "expected a map of sections (model:, train:, ...) at the top level"));
   }
-  fill_from_yaml(root, yaml, source);
+  NodeBudget budget;
+  fill_from_yaml(root, yaml, source, budget);
   return root;
-}
-
-std::optional<std::string> read_text_file(const fs::path& path) {
-  std::error_code error;
-  if (!fs::is_regular_file(path, error)) return std::nullopt;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 fs::path identity_of(const fs::path& path) {
@@ -130,7 +160,7 @@ SourceNode resolve_base(SourceNode root, const fs::path& directory, BaseChain& c
     throw InputError(
         at(base_key.value_location, "base: the chain of bases is a cycle: " + cycle + base_name));
   }
-  const std::optional<std::string> text = read_text_file(base_path);
+  const std::optional<std::string> text = read_yaml_file(base_path);
   if (!text) {
     throw InputError(at(base_key.value_location, "base: cannot open '" + base_name + "'"));
   }
@@ -147,8 +177,9 @@ SourceNode resolve_base(SourceNode root, const fs::path& directory, BaseChain& c
 // An override's value as YAML. Text YAML cannot read is taken as a plain string (a glob like
 // *.bin reads as an alias), unless it starts like a list, map or quoted string.
 YAML::Node parse_override_value(const std::string& text, const SourceText& source) {
+  std::vector<YAML::Node> documents;
   try {
-    return YAML::Load(text);
+    documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& error) {
     const std::size_t first = text.find_first_not_of(' ');
     const char lead = first == std::string::npos ? ' ' : text[first];
@@ -157,6 +188,10 @@ YAML::Node parse_override_value(const std::string& text, const SourceText& sourc
     }
     return YAML::Node(first == std::string::npos ? std::string() : text.substr(first));
   }
+  if (documents.size() > 1)  // "x=1\n---\n2" (or "...") would keep 1 and drop the rest silently
+    throw InputError(
+        at(source.locate(documents[1].Mark()), "expected one YAML value, found a second document"));
+  return documents.empty() ? YAML::Node() : documents.front();
 }
 
 struct KeySegment {
@@ -211,6 +246,28 @@ void apply_override(SourceNode& root, const std::string& text, int index) {
 
 }  // namespace
 
+// Opening a FIFO would block: only regular files are read.
+std::optional<std::string> read_yaml_file(const std::string& path_text) {
+  const fs::path path(path_text);
+  std::error_code error;
+  const fs::file_status status = fs::status(path, error);
+  if (status.type() == fs::file_type::not_found || error) return std::nullopt;
+  if (status.type() != fs::file_type::regular)
+    throw InputError(path.string() + ": expected a regular file (a YAML config), found " +
+                     (status.type() == fs::file_type::directory ? "a directory"
+                      : status.type() == fs::file_type::fifo    ? "a FIFO"
+                                                                : "a device or socket"));
+  const std::uintmax_t size = fs::file_size(path, error);
+  if (!error && size > kMaxConfigBytes)
+    throw InputError(path.string() + ": expected a config of at most " +
+                     std::to_string(kMaxConfigBytes) + " bytes, found " + std::to_string(size));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 SourceLocation SourceText::locate(const YAML::Mark& mark) const {
   if (mark.is_null()) return SourceLocation{name, fixed_line, 0};
   if (fixed_line > 0) return SourceLocation{name, fixed_line, column_offset + mark.column + 1};
@@ -247,7 +304,7 @@ void merge_source(SourceNode& base, SourceNode top) {
 }
 
 SourceNode load_source_file(const std::string& path) {
-  const std::optional<std::string> text = read_text_file(path);
+  const std::optional<std::string> text = read_yaml_file(path);
   if (!text) throw InputError(located(path, 0, 0, "cannot open config file"));
   BaseChain chain{{identity_of(path)}, {path}};
   return resolve_base(parse_document(*text, path), fs::path(path).parent_path(), chain);
@@ -263,7 +320,8 @@ SourceNode source_node_from_yaml(const std::string& key, const SourceLocation& k
   SourceNode node;
   node.key = key;
   node.key_location = key_location;
-  fill_from_yaml(node, value, source);
+  NodeBudget budget;
+  fill_from_yaml(node, value, source, budget);
   return node;
 }
 

@@ -5,6 +5,7 @@
 
 #include "gatedlm/config/enum_names.h"
 #include "gatedlm/config/loader.h"
+#include "gatedlm/config/size_limits.h"
 #include "gatedlm/core/error.h"
 
 namespace gatedlm {
@@ -272,6 +273,10 @@ void validate_config(const Config& config, const std::string& where) {
   check.non_negative("stability.spike_zscore", stability.spike_zscore);
   check.at_least("stability.spike_window", stability.spike_window, 2);
   check.at_least("stability.max_rollbacks_per_step", stability.max_rollbacks_per_step, 0);
+
+  // Last: the products are only meaningful once every factor is known to be positive.
+  check_size_limits(
+      config, [&](std::string_view key, const std::string& message) { check.fail(key, message); });
 }
 
 }  // namespace gatedlm

@@ -14,17 +14,22 @@
 namespace gatedlm {
 
 MappedFile::MappedFile(const std::string& path, const std::string& what) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     throw InputError(
         fmt::format("{}: expected a readable {} ({})", path, what, std::strerror(errno)));
   }
   struct stat info {};
-  if (::fstat(fd, &info) != 0 || S_ISDIR(info.st_mode)) {
-    const bool directory = S_ISDIR(info.st_mode);
+  const bool stat_ok = ::fstat(fd, &info) == 0;
+  if (!stat_ok || !S_ISREG(info.st_mode)) {
     ::close(fd);
-    throw InputError(directory ? fmt::format("{}: expected a {}, found a directory", path, what)
-                               : fmt::format("{}: expected a readable {}", path, what));
+    if (!stat_ok) throw InputError(fmt::format("{}: expected a readable {}", path, what));
+    const char* kind = S_ISDIR(info.st_mode)    ? "a directory"
+                       : S_ISFIFO(info.st_mode) ? "a FIFO"
+                       : S_ISSOCK(info.st_mode) ? "a socket"
+                                                : "a device";
+    throw InputError(fmt::format("{}: expected a {}, found {}", path, what, kind));
   }
   size_ = static_cast<int64_t>(info.st_size);
   if (size_ > 0) {

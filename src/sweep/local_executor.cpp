@@ -44,9 +44,10 @@ struct Child {
 
 // Starts `binary args...` with stdout to `out` (truncated, or appended when out == err) and
 // stderr appended to `err`. The child inherits `lock_fd` (when >= 0), so the run stays locked
-// for exactly as long as it lives.
+// for exactly as long as it lives, and finds `locked_run` in GATEDLM_RUN_LOCK_HELD.
 pid_t start_process(const std::string& binary, const std::vector<std::string>& args,
-                    const std::string& out, const std::string& err, int lock_fd) {
+                    const std::string& out, const std::string& err, int lock_fd,
+                    const std::string& locked_run = "") {
   const int err_fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (err_fd < 0) throw RuntimeFailure(err + ": cannot open for writing");
   const int out_fd =
@@ -55,12 +56,22 @@ pid_t start_process(const std::string& binary, const std::vector<std::string>& a
   std::vector<const char*> argv = {binary.c_str()};
   for (const std::string& arg : args) argv.push_back(arg.c_str());
   argv.push_back(nullptr);
+  // Built before fork: the child only calls async-signal-safe functions.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e)
+    if (std::string_view(*e).rfind(std::string(kRunLockHeldEnv) + "=", 0) != 0)
+      env_strings.emplace_back(*e);
+  if (lock_fd >= 0) env_strings.push_back(std::string(kRunLockHeldEnv) + "=" + locked_run);
+  std::vector<const char*> envp;
+  for (const std::string& e : env_strings) envp.push_back(e.c_str());
+  envp.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) throw RuntimeFailure("fork failed");
   if (pid == 0) {
     ::dup2(out_fd, STDOUT_FILENO);
     ::dup2(err_fd, STDERR_FILENO);
-    ::execv(binary.c_str(), const_cast<char* const*>(argv.data()));
+    ::execve(binary.c_str(), const_cast<char* const*>(argv.data()),
+             const_cast<char* const*>(envp.data()));
     ::_exit(127);
   }
   ::close(err_fd);
@@ -78,7 +89,7 @@ pid_t start_training(const SweepRun& run, const std::string& binary, int threads
   if (!run.resume_from.empty() && read_run_status(run.dir).checkpoint_step == 0)
     args.insert(args.end(), {"--resume", run.resume_dir});
   const std::string log = (fs::path(run.dir) / "train.log").string();
-  return start_process(binary, args, log, log, lock_fd);
+  return start_process(binary, args, log, log, lock_fd, run.dir);
 }
 
 // `gatedlm eval ... --json` into RUN/evals/NAME.json.tmp (renamed when it succeeds), its log

@@ -20,7 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kLockFile = ".lock";
 constexpr const char* kFailedFile = "failed.json";
 
 std::optional<nlohmann::json> read_json(const fs::path& path) {
@@ -64,7 +63,7 @@ RunStatus read_run_status(const std::string& run_dir) {
     if (outcome->contains("steps")) status.detail += " at step " + outcome->at("steps").dump();
     return status;
   }
-  if (fs::exists(fs::path(run_dir) / kLockFile) && is_locked(run_dir)) {
+  if (fs::exists(fs::path(run_dir) / kRunLockFile) && is_locked(run_dir)) {
     status.state = RunState::running;
     return status;
   }
@@ -127,19 +126,6 @@ void write_run_record(const SweepRun& run, const std::string& spec_path) {
     record["evaluations"] = evals;
   }
   write_file_durably((fs::path(run.dir) / "sweep-run.json").string(), record.dump(1) + "\n");
-}
-
-int try_lock_run(const std::string& run_dir) {
-  const std::string path = (fs::path(run_dir) / kLockFile).string();
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT, 0644);  // inherited across exec
-  if (fd < 0) throw RuntimeFailure(path + ": cannot open the run lock");
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int saved = errno;
-    ::close(fd);
-    errno = saved;
-    return -1;
-  }
-  return fd;
 }
 
 void write_run_failure(const std::string& run_dir, const nlohmann::json& failure) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -51,6 +52,7 @@ FROM="${FROM[$SLURM_ARRAY_TASK_ID]}"
 TASK="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
 exec 9>>"$RUN/.lock"
 if ! flock -n 9; then echo "$RUN: another process is training it"; exit 0; fi
+export GATEDLM_RUN_LOCK_HELD="$RUN"  # this shell holds the lock for every rank it starts
 if [ -e "$RUN/done.json" ]; then
   echo "$RUN: already trained"
 else
@@ -122,7 +124,19 @@ std::string evaluate_function(const std::vector<const SweepRun*>& runs) {
 std::string slurm_array_script(const SweepSpec& spec, const std::vector<const SweepRun*>& runs,
                                const SlurmOptions& options, const std::string& dependency) {
   const SlurmResources& r = spec.slurm;
+  // The job name comes from the spec's file name and stands unquoted on an #SBATCH line.
+  for (unsigned char c : spec.name)
+    if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == '+'))
+      throw InputError(spec.path +
+                       ": the Slurm job name comes from the spec's file name, which may hold "
+                       "only letters, digits and . _ - + (rename the spec)");
   const fs::path logs = fs::absolute(slurm_dir(spec));
+  // sbatch reads #SBATCH lines itself, without shell quoting: the log path must be one word.
+  for (unsigned char c : logs.string())
+    if (c <= ' ' || c == 0x7f || c == '"' || c == '\'')
+      throw InputError(spec.path + ": out_dir " + quoted(spec.out_dir) +
+                       " holds a space, quote or control character; sbatch's --output cannot "
+                       "carry it (choose another out_dir or --out)");
   std::ostringstream s;
   s << "#!/bin/bash\n";
   s << "#SBATCH --job-name="

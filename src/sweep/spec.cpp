@@ -10,9 +10,11 @@
 #include <set>
 #include <sstream>
 
+#include "gatedlm/backend/cpu/thread_limit.h"
 #include "gatedlm/config/loader.h"
 #include "gatedlm/config/source_tree.h"
 #include "gatedlm/core/error.h"
+#include "slurm_fields.h"
 #include "spec_reader.h"
 #include "stages.h"
 
@@ -33,39 +35,37 @@ SlurmResources read_slurm(const SpecReader& spec, const YAML::Node& node) {
     const YAML::Node key = pair.first, value = pair.second;
     const std::string k = key.Scalar(), what = "slurm." + k;
     if (k == "partition")
-      r.partition = scalar(spec, value, what);
+      r.partition = sbatch_word(spec, value, what);
     else if (k == "account")
-      r.account = scalar(spec, value, what);
+      r.account = sbatch_word(spec, value, what);
     else if (k == "qos")
-      r.qos = scalar(spec, value, what);
+      r.qos = sbatch_word(spec, value, what);
     else if (k == "time")
-      r.time = scalar(spec, value, what);
+      r.time = slurm_time(spec, value, what);
     else if (k == "mem")
-      r.mem = scalar(spec, value, what);
+      r.mem = slurm_mem(spec, value, what);
     else if (k == "nodes")
-      r.nodes = integer(spec, value, what);
+      r.nodes = bounded(spec, value, what, 1, 100000);
     else if (k == "ntasks_per_node")
-      r.ntasks_per_node = integer(spec, value, what);
+      r.ntasks_per_node = bounded(spec, value, what, 1, 4096);
     else if (k == "cpus_per_task")
-      r.cpus_per_task = integer(spec, value, what);
+      r.cpus_per_task = bounded(spec, value, what, 1, kMaxCpuThreads);
     else if (k == "gpus_per_node")
-      r.gpus_per_node = integer(spec, value, what);
+      r.gpus_per_node = bounded(spec, value, what, 0, 64);
     else if (k == "signal_before_s")
-      r.signal_before_s = integer(spec, value, what);
+      r.signal_before_s = bounded(spec, value, what, 0, 65535);  // sbatch --signal
     else if (k == "srun_mpi")
-      r.srun_mpi = scalar(spec, value, what);
+      r.srun_mpi = sbatch_word(spec, value, what);
     else if (k == "sbatch_args")
-      r.sbatch_args = string_list(spec, value, what);
+      r.sbatch_args = string_list(spec, value, what, sbatch_option);
     else if (k == "setup")
-      r.setup = string_list(spec, value, what);
+      r.setup = string_list(spec, value, what, script_line);
     else
       spec.fail(key, "slurm: unknown key '" + k +
                          "' (expected partition, account, qos, time, mem, nodes, "
                          "ntasks_per_node, cpus_per_task, gpus_per_node, signal_before_s, "
                          "srun_mpi, sbatch_args, setup)");
   }
-  if (r.nodes < 1 || r.ntasks_per_node < 1 || r.cpus_per_task < 1)
-    spec.fail(node, "slurm: nodes, ntasks_per_node and cpus_per_task must be at least 1");
   return r;
 }
 
@@ -121,15 +121,9 @@ std::vector<GridAxis> read_grid(const SpecReader& spec, const YAML::Node& node) 
 SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string>& overrides,
                           const std::string& out_dir) {
   SpecReader spec{path};
-  YAML::Node loaded;
-  try {
-    loaded = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw InputError(located(path, 0, 0, "cannot open sweep spec"));
-  } catch (const YAML::Exception& e) {
-    const SourceLocation at = spec.source.locate(e.mark);
-    throw InputError(located(at.file, at.line, at.col, "invalid YAML: " + e.msg));
-  }
+  const std::optional<std::string> text = read_yaml_file(path);
+  if (!text) throw InputError(located(path, 0, 0, "cannot open sweep spec"));
+  const YAML::Node loaded = parse_yaml_document(*text, spec.source);
   const YAML::Node& doc = loaded;  // const: looking a key up must not add it
   if (!doc.IsMap()) spec.fail(doc, "expected a sweep spec: base:, variants:, grid:, seeds:");
   // The base config with the spec's own config sections laid over it; sweep keys removed.

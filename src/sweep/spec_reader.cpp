@@ -67,10 +67,10 @@ int64_t integer(const SpecReader& spec, const YAML::Node& node, const std::strin
 }
 
 std::vector<std::string> string_list(const SpecReader& spec, const YAML::Node& node,
-                                     const std::string& what) {
+                                     const std::string& what, ItemReader read_item) {
   if (!node.IsSequence()) spec.fail(node, what + ": expected a list of strings");
   std::vector<std::string> out;
-  for (const YAML::Node& item : node) out.push_back(scalar(spec, item, what));
+  for (const YAML::Node& item : node) out.push_back(read_item(spec, item, what));
   return out;
 }
 

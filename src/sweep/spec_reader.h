@@ -36,8 +36,10 @@ std::string checked_name(const SpecReader& spec, const YAML::Node& node, const s
 
 std::string scalar(const SpecReader& spec, const YAML::Node& node, const std::string& what);
 int64_t integer(const SpecReader& spec, const YAML::Node& node, const std::string& what);
+// A list of scalars, each read (and checked) by `item`.
+using ItemReader = std::string (*)(const SpecReader&, const YAML::Node&, const std::string&);
 std::vector<std::string> string_list(const SpecReader& spec, const YAML::Node& node,
-                                     const std::string& what);
+                                     const std::string& what, ItemReader item = scalar);
 
 // Dotted key -> value pairs, as written (a variant's, a stage's `set:`, an evaluation setting's).
 using NodeOverrides = std::vector<std::pair<YAML::Node, YAML::Node>>;

@@ -1,6 +1,8 @@
 #include "gatedlm/train/metrics.h"
 
 #include <filesystem>
+#include <iterator>
+#include <string_view>
 
 #include "gatedlm/checkpoint/store.h"
 #include "gatedlm/core/error.h"
@@ -31,20 +33,31 @@ void MetricsWriter::rewind(int64_t step) {
 }
 
 int64_t drop_metrics_after(const std::string& path, int64_t step, bool keep_events) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return 0;
-  std::string kept, line;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  std::string kept;
   int64_t dropped = 0;
-  while (std::getline(in, line)) {
+  size_t begin = 0;
+  while (begin < text.size()) {
+    const size_t end = text.find('\n', begin);
+    // A last line without its newline was cut by a kill mid-write: appending after it would
+    // glue the next line onto it.
+    if (end == std::string::npos) {
+      ++dropped;
+      break;
+    }
+    const std::string_view line(text.data() + begin, end - begin);
+    begin = end + 1;
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && j.contains("step") && j["step"].is_number() &&
+    if (!j.is_discarded() && j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
         j["step"].get<int64_t>() > step && !(keep_events && j.contains("event"))) {
       ++dropped;
       continue;
     }
-    kept += line + "\n";
+    kept.append(line).push_back('\n');
   }
-  in.close();
   if (dropped == 0) return 0;
   const std::string tmp = path + ".tmp";
   write_file_durably(tmp, kept);

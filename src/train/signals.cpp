@@ -35,9 +35,14 @@ void on_stop_signal(int signal) {
                    : "gatedlm: stop signal: stopping after this step with a checkpoint\n");
 }
 
+// Instances nest: the train command installs the handlers before it loads anything, and the
+// trainer's own instance then keeps what arrived meanwhile.
+int g_depth = 0;
+
 }  // namespace
 
 StopSignals::StopSignals() {
+  if (g_depth++ > 0) return;
   g_received = 0;
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
@@ -51,6 +56,7 @@ StopSignals::StopSignals() {
 }
 
 StopSignals::~StopSignals() {
+  if (--g_depth > 0) return;
   for (int i = 0; i < 3; ++i) sigaction(kStopSignals[i], &g_previous[i], nullptr);
   sigaction(SIGXFSZ, &g_previous_xfsz, nullptr);
 }

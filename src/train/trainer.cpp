@@ -14,6 +14,8 @@
 #include "gatedlm/core/error.h"
 #include "gatedlm/train/metrics.h"
 #include "gatedlm/train/progress.h"
+#include "gatedlm/train/run_dir.h"
+#include "gatedlm/train/run_lock.h"
 #include "gatedlm/train/run_outcome.h"
 #include "gatedlm/train/run_progress.h"
 #include "gatedlm/train/signals.h"
@@ -29,13 +31,6 @@ Trainer::Trainer(const Config& config, std::string run_dir, Backend& backend)
     : config_(config), run_dir_(std::move(run_dir)), backend_(backend) {}
 
 namespace {
-
-void create_run_dir(const std::string& run_dir) {
-  std::error_code ec;
-  fs::create_directories(run_dir, ec);
-  if (ec || !fs::is_directory(run_dir))
-    throw RuntimeFailure(run_dir + ": cannot create the run directory (" + ec.message() + ")");
-}
 
 void write_config_yaml(const std::string& run_dir, const std::string& config_yaml) {
   std::ofstream out(fs::path(run_dir) / "config.yaml");
@@ -53,8 +48,8 @@ std::unique_ptr<MetricsWriter> open_metrics(const std::string& run_dir, bool roo
   const std::string path = (fs::path(run_dir) / "metrics.jsonl").string();
   if (resumed_at)
     if (const int64_t dropped = drop_metrics_after(path, *resumed_at, false))
-      spdlog::warn("{}: dropped {} lines logged after step {}; those steps run again", path,
-                   dropped, *resumed_at);
+      spdlog::warn("{}: dropped {} lines logged after step {} or cut short; those steps run again",
+                   path, dropped, *resumed_at);
   return std::make_unique<MetricsWriter>(path, resumed_at.has_value(),
                                          (fs::path(run_dir) / "tb").string());
 }
@@ -84,9 +79,13 @@ TrainSummary Trainer::run() {
   ProcessGroups groups(world_ ? std::move(world_) : make_single_process_communicator(),
                        config_.parallel.tensor, config_.parallel.expert);
   const bool root = groups.is_root();
-  if (root) create_run_dir(run_dir_);
+  StopSignals signals;  // usually already installed by the command, before the config loaded
+  std::optional<RunLock> lock;
+  if (root) {
+    prepare_train_run_dir(run_dir_);
+    lock.emplace(run_dir_);
+  }
   const std::string config_yaml = config_to_yaml(config_);
-  StopSignals signals;
   TrainSetup setup(config_, backend_, groups);
 
   // Resume before touching the run directory's files, so a bad checkpoint changes nothing.
@@ -117,6 +116,15 @@ TrainSummary Trainer::run() {
                        {FaultInjection::from_environment(), &observers.log.routing(), &groups});
   StabilityPolicy stability(run_dir_, setup, observers.checkpoints, progress, metrics.get());
 
+  // A stop that arrived during setup: nothing was trained, so nothing needs saving.
+  if (const int signal = agreed_stop_signal(groups.world(), signals.received())) {
+    summary.stopped_by = StopSignals::name(signal);
+    spdlog::warn(
+        "{} received before the first step: stopped without training; rerun the same "
+        "command to start",
+        summary.stopped_by);
+    return summary;
+  }
   int64_t done = progress.start_step;  // steps complete; a rollback sets it back
   while (done < tc.steps) {
     const int64_t step = done + 1;  // 1-based, as logged

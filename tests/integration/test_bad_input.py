@@ -3,11 +3,15 @@ checkpoint tests do not already cover: data (a missing glob, a wrong shard magic
 shard, a token >= vocab), tokenizers (a malformed file, invalid UTF-8 in the file and in the
 text), an unwritable run directory and a full disk under `prepare`. Bad input is exit 2, a
 failure to write exit 1, each with one line on stderr that names the file; never a signal."""
+import fcntl
 import json
 import os
 import resource
+import shutil
+import signal
 import struct
 import subprocess
+import time
 
 from common import Checks, SOURCE_DIR, run, temp_dir, write_shard
 
@@ -160,4 +164,121 @@ expect("unwritable run dir", run(["train", MODEL, "--set", f"data.train={good}",
                                   "train.steps=1", "--set", "train.seq_len=16", "--run-dir",
                                   os.path.join(blocker, "run")], check=False),
        1, os.path.join(blocker, "run"))
+
+# A FIFO as data never blocks: refused before it is opened for reading.
+fifo = path("fifo.bin")
+os.mkfifo(fifo)
+expect("data.train is a FIFO", train(fifo, "fifo-data"), 2, fifo, "found a FIFO")
+
+
+# ---- a run directory nobody else may write, and whose pointers are not trusted ----
+def trained(name, steps=2):
+    """A fresh run with a checkpoint after every step."""
+    proc = train(good, name, ["--set", f"train.steps={steps}", "--set", "checkpoint.interval=1",
+                              "--set", "train.log_interval=1", "--set", "train.eval_interval=0"])
+    checks.check(proc.returncode == 0, f"{name}: trains ({proc.returncode}) {proc.stderr.strip()!r}")
+    return os.path.join(work, name)
+
+
+def train_more(name, steps):
+    return train(good, name, ["--set", f"train.steps={steps}", "--set", "checkpoint.interval=1",
+                              "--set", "train.log_interval=1", "--set", "train.eval_interval=0"])
+
+
+locked = path("locked")
+os.makedirs(locked)
+with open(os.path.join(locked, ".lock"), "w") as holder:
+    fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    holder.write(f"{os.getpid()}\n")
+    holder.flush()
+    expect("run dir locked by another trainer", train(good, "locked"), 2,
+           f"is being trained by pid {os.getpid()}")
+checks.check(not os.path.exists(os.path.join(locked, "metrics.jsonl")),
+             "run dir locked: the second trainer wrote nothing")
+
+for entry in ("metrics.jsonl", "config.yaml"):
+    linked = path("linked-" + entry.split(".")[0])
+    os.makedirs(linked)
+    victim = path("victim-" + entry)
+    with open(victim, "w") as f:
+        f.write("precious\n")
+    os.symlink(victim, os.path.join(linked, entry))
+    expect(f"symlinked {entry}", train(good, os.path.basename(linked)), 2,
+           os.path.join(linked, entry), "is a symbolic link")
+    checks.check(open(victim).read() == "precious\n", f"symlinked {entry}: its target is untouched")
+
+run_dir = trained("pointers")
+latest = os.path.join(run_dir, "checkpoints", "latest")
+for content, label in ((b"../../elsewhere\n", "a path out of checkpoints/"), (b"\x00" * 5_000_000, "5 MB of binary"),
+                       (b"step_00000002 \n", "a trailing space")):
+    with open(latest, "wb") as f:
+        f.write(content)
+    proc = run(["eval", "--checkpoint", run_dir, "--data", good, "--seq-len", "16", "--batch-size", "1",
+                "--batches", "1"], check=False)
+    expect(f"latest holding {label}", proc, 2, latest, "offset", "expected a checkpoint name step_NNNNNNNN")
+os.remove(latest)
+os.mkfifo(latest)
+proc = run(["eval", "--checkpoint", run_dir, "--data", good, "--seq-len", "16", "--batch-size", "1",
+            "--batches", "1"], check=False, timeout=60)
+expect("latest is a FIFO", proc, 2, latest, "expected a regular file")
+os.remove(latest)
+os.symlink("/dev/zero", latest)
+expect("latest links to /dev/zero", train_more("pointers", 3), 2, latest, "is a symbolic link")
+os.remove(latest)
+with open(latest, "w") as f:
+    f.write("../../elsewhere\n")
+proc = train_more("pointers", 3)  # auto-resume: warns, falls back to the newest checkpoint
+checks.check(proc.returncode == 0 and "falling back" in proc.stdout,
+             f"auto-resume past a bad latest: exit {proc.returncode} {proc.stderr.strip()!r}")
+with open(latest) as f:
+    checks.check(f.read() == "step_00000003\n", "auto-resume past a bad latest: latest rewritten")
+
+stray_run = trained("stray", 2)
+stray = os.path.join(stray_run, "checkpoints", "step_99999999999999999999999")
+shutil.copytree(os.path.join(stray_run, "checkpoints", "step_00000001"), stray)
+proc = train_more("stray", 3)
+checks.check(proc.returncode == 0, f"stray step dir: exit {proc.returncode} {proc.stderr.strip()!r}")
+steps = [json.loads(l)["step"] for l in open(os.path.join(stray_run, "metrics.jsonl")) if '"loss"' in l]
+checks.check(steps == [1, 2, 3] and os.path.isdir(stray) and
+             os.path.isdir(os.path.join(stray_run, "checkpoints", "step_00000003")),
+             f"stray step dir: resumed at 2 (steps {steps}), the stray directory kept, step 3 saved")
+
+torn_run = trained("torn", 2)
+with open(os.path.join(torn_run, "metrics.jsonl"), "a") as f:
+    f.write('{"step": 3, "lo')  # a kill mid-write
+proc = train_more("torn", 3)
+lines = open(os.path.join(torn_run, "metrics.jsonl")).read().splitlines()
+valid = all(json.loads(l) is not None for l in lines)
+checks.check(proc.returncode == 0 and valid and "cut short" in proc.stdout and
+             [json.loads(l)["step"] for l in lines if '"loss"' in l] == [1, 2, 3],
+             f"torn metrics tail: exit {proc.returncode}, every line JSON: {valid}")
+
+# A stop signal soon after start (while the libraries, config and data load) stops cleanly: exit 0.
+# 0.2 s leaves the dynamic loader time to reach main() on a loaded machine.
+proc = subprocess.Popen([os.environ["GATEDLM"], "train", MODEL, "--set", f"data.train={good}",
+                         "--run-dir", path("early-signal")], stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
+time.sleep(0.2)
+proc.send_signal(signal.SIGTERM)
+out, err = proc.communicate(timeout=120)
+checks.check(proc.returncode == 0, f"SIGTERM 0.2 s after start: exit {proc.returncode} {err.strip()!r}")
+
+# ---- Slurm fields: nothing reaches the generated script that could end its line ----
+spec_base = path("sweep-base.yaml")
+shutil.copy(MODEL, spec_base)
+for field, value, needle in (("partition", '"gpu\\nrm -rf ~"', "slurm.partition: expected one word"),
+                             ("account", '"a b"', "slurm.account: expected one word"),
+                             ("qos", "\"x;touch /tmp/p\"", "slurm.qos: expected one word"),
+                             ("time", '"1:00:00\\necho hi"', "slurm.time: expected a Slurm time limit"),
+                             ("mem", '"64G$(id)"', "slurm.mem: expected a memory size"),
+                             ("srun_mpi", '"pmix\\nid"', "slurm.srun_mpi: expected one word"),
+                             ("sbatch_args", '["--constraint=h100\\n#SBATCH --x"]', "slurm.sbatch_args: expected an sbatch option"),
+                             ("setup", '["module load x\\nid"]', "slurm.setup: expected one line of shell"),
+                             ("nodes", "4611686018427387904", "slurm.nodes: expected an integer from 1 to 100000"),
+                             ("signal_before_s", "99999999", "slurm.signal_before_s: expected an integer from 0 to 65535")):
+    spec = path(f"hostile-{field}.yaml")
+    with open(spec, "w") as f:
+        f.write(f"base: {spec_base}\nvariants:\n  a: {{}}\nslurm:\n  {field}: {value}\n")
+    expect(f"slurm.{field} hostile", run(["sweep", spec, "--executor", "slurm", "--dry-run"], check=False),
+           2, f"{spec}:5:", needle)
 checks.finish()

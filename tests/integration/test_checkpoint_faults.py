@@ -92,7 +92,13 @@ def test_unwritable_directory(tmp, data, source):
     args = train_args(data, 8, checkpoint__interval=2) + ["--run-dir", run_dir]
     if os.geteuid() == 0:
         # root writes anywhere: train as `nobody`, who owns the run but not its checkpoints/.
+        # nobody may not reach the checkout (a `mktemp -d` clone is mode 0700): it runs copies of
+        # the binary and the config from the temp dir, which work_dir makes readable.
         nobody = 65534
+        binary, config = os.path.join(tmp, "gatedlm"), os.path.join(tmp, "dense-tiny.yaml")
+        shutil.copy(args[0], binary)
+        shutil.copy(args[2], config)
+        args[0], args[2] = binary, config
         for dirpath, dirnames, filenames in os.walk(run_dir):
             for name in dirnames + filenames:
                 os.chown(os.path.join(dirpath, name), nobody, nobody)

@@ -38,6 +38,45 @@ expect_error("set_without_equals", "base: base.yaml\n", "--set:1:", ["--set", "t
 # Keys that are parsed but not implemented yet are refused, at their line, naming the key.
 expect_error("precision_bf16", "base: base.yaml\ntrain:\n  precision: bf16\n", "FILE:3:", needle="train.precision: bf16 is not implemented")
 
+# Sizes whose products overflow, or exceed what a process can address, are refused at the key
+# before anything is allocated, naming the bytes (once SIGSEGV, double free, or a silent wrap).
+expect_error("vocab_overflow", "base: base.yaml\nmodel:\n  vocab_size: 144115188075855872\n", "FILE:3:", needle="more than 2^64 bytes")
+expect_error("intermediate_max", "base: base.yaml\nmodel:\n  intermediate_size: 9223372036854775807\n", "FILE:3:", needle="model.intermediate_size: the MLP projections would take")
+expect_error("heads_2_62", "base: base.yaml\nmodel:\n  num_attention_heads: 4611686018427387904\n  num_key_value_heads: 4611686018427387904\n", "FILE:", needle="a process can address")
+expect_error("hidden_1e9", "base: base.yaml\nmodel:\n  hidden_size: 1000000000\n", "FILE:3:", needle="TiB")
+expect_error("layers_1e6_set", "base: base.yaml\n", "--set:1:", ["--set", "model.num_hidden_layers=1000000", "--set", "model.hidden_size=100000"], needle="bytes")
+expect_error("seq_len_squared", "base: base.yaml\ntrain:\n  seq_len: 100000000\n", "FILE:3:", needle="train.seq_len: the attention scores of one head would take")
+expect_error("grad_accum_max", "base: base.yaml\ntrain:\n  grad_accum_steps: 9223372036854775807\n", "FILE:3:", needle="train.grad_accum_steps: the run's token count")
+expect_error("experts_1e9", "base: base.yaml\nmodel:\n  moe: {num_experts: 1000000000, num_experts_per_tok: 1, moe_intermediate_size: 100000}\n", "FILE:3:", needle="the experts would take")
+# Thread counts: --threads out of range is a bad flag; a malformed variable names itself.
+for threads in ("100000", "-3"):
+    proc = run(["train", base, "--threads", threads, "--run-dir", os.path.join(work, "run-threads")], check=False)
+    lines = proc.stderr.strip().splitlines()
+    checks.check(proc.returncode == 2 and len(lines) == 1 and "--threads" in lines[0], f"--threads {threads}: exit {proc.returncode} {lines!r}")
+for value in ("abc", "0", "100000", ""):
+    proc = run(["train", base, "--run-dir", os.path.join(work, "run-env-threads")], check=False, env={"GATEDLM_THREADS": value})
+    lines = proc.stderr.strip().splitlines()
+    checks.check(proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("GATEDLM_THREADS: expected a thread count from 1 to 1024"),
+                 f"GATEDLM_THREADS={value!r}: exit {proc.returncode} {lines!r}")
+
+# YAML limits: an alias bomb stops at a node budget, a duplicate among 100k keys is found in linear
+# time, a second document is refused (in files and --set values), and a key holding a newline
+# still gives one line.
+bomb = "a0: &a0 {x: 1, y: 2}\n" + "".join(f"a{i}: &a{i} {{" + ", ".join(f"k{j}: *a{i-1}" for j in range(10)) + "}\n" for i in range(1, 10))
+expect_error("alias_bomb", bomb, "FILE:", needle="expands to more than 10000 nodes")
+many = "train:\n" + "".join(f"  k{i}: 1\n" for i in range(100000)) + "  k5: 2\n"
+expect_error("many_keys", many, "FILE:", needle="more than 10000 nodes")
+expect_error("many_keys_duplicate", "train:\n" + "".join(f"  k{i}: 1\n" for i in range(3000)) + "  k5: 2\n", "FILE:3002:3:", needle="duplicate key 'k5' (first written at 7:3)")
+expect_error("second_document", "base: base.yaml\n---\ntrain: {steps: 5}\n", "FILE:3:", needle="found a second one")
+expect_error("document_end_marker", "base: base.yaml\n...\ntrain: {steps: 5}\n", "FILE:3:", needle="found a second one")
+expect_error("set_second_document", "base: base.yaml\n", "--set:1:", ["--set", "train.steps=3\n---\n5"], needle="found a second document")
+expect_error("newline_in_key", 'base: base.yaml\ntrain:\n  "st\\neps": 3\n', "FILE:3:", needle="st\\neps")
+fifo = os.path.join(work, "fifo.yaml")
+os.mkfifo(fifo)
+proc = run(["train", fifo], check=False, timeout=60)
+checks.check(proc.returncode == 2 and proc.stderr.strip() == f"{fifo}: expected a regular file (a YAML config), found a FIFO",
+             f"config is a FIFO: exit {proc.returncode} {proc.stderr.strip()!r}")
+
 # A missing config file is bad input too.
 proc = run(["train", os.path.join(work, "absent.yaml")], check=False)
 checks.check(proc.returncode == 2 and "absent.yaml" in proc.stderr, f"missing file: exit {proc.returncode} {proc.stderr.strip()!r}")

@@ -24,6 +24,10 @@ inline constexpr const char* kLatestFile = "latest";
 
 std::string checkpoint_dir_name(int64_t step);             // "step_00000012"
 std::string checkpoints_root(const std::string& run_dir);  // RUN/checkpoints
+// The step of a name exactly as checkpoint_dir_name writes it; -1 for any other name
+// ("step_12", "step_+0000001", a count past int64): such a directory is never resumed from nor
+// deleted.
+int64_t checkpoint_step_of(const std::string& name);
 
 struct CheckpointEntry {
   int64_t step = 0;

@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,14 @@ struct SourceNode {
   // (and to every alias of it), whereas SourceNodes are copied and reassigned freely.
   std::shared_ptr<const YAML::Node> value_ = std::make_shared<const YAML::Node>();
 };
+
+// A YAML file's text, for configs and sweep specs: nullopt when it is missing or unreadable;
+// InputError naming it when it is a FIFO, device or directory, or larger than a config can be.
+std::optional<std::string> read_yaml_file(const std::string& path);
+
+// Exactly one YAML document (a second `---` one is an InputError, not silently dropped); parse
+// errors are InputErrors at their position.
+YAML::Node parse_yaml_document(const std::string& text, const SourceText& source);
 
 // Parses a file and its `base:` chain (each base relative to the file that names it) into one
 // tree; the child's keys override the base's, maps merging deeply. Throws InputError.

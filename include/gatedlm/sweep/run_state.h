@@ -14,6 +14,7 @@
 #include <string>
 
 #include "gatedlm/sweep/spec.h"
+#include "gatedlm/train/run_lock.h"  // try_lock_run
 
 namespace gatedlm {
 
@@ -41,10 +42,6 @@ void prepare_run_dir(const SweepRun& run, const std::string& spec_path);
 
 // Writes RUN/sweep-run.json alone (a finished run whose evaluations still run).
 void write_run_record(const SweepRun& run, const std::string& spec_path);
-
-// Takes RUN/.lock without waiting: the open descriptor (inherited by a child it starts), or -1
-// when another process holds it.
-int try_lock_run(const std::string& run_dir);
 
 void write_run_failure(const std::string& run_dir, const nlohmann::json& failure);
 void clear_run_failure(const std::string& run_dir);

@@ -29,7 +29,8 @@ class MetricsWriter {
 };
 
 // Rewrites `path` without the lines whose "step" is after `step` (keeping "event" lines when
-// `keep_events`); returns how many it dropped. A missing file drops nothing.
+// `keep_events`), and without a last line cut short (no newline: a kill mid-write); returns
+// how many it dropped. A missing file drops nothing.
 int64_t drop_metrics_after(const std::string& path, int64_t step, bool keep_events);
 
 // The TensorBoard scalars of one metrics line: (tag, value) for its known numeric keys.

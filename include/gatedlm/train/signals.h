@@ -8,8 +8,8 @@ namespace gatedlm {
 
 class StopSignals {
  public:
-  // Installs the handlers (process-wide; one instance at a time) and restores the old ones on
-  // destruction.
+  // Installs the handlers (process-wide) and restores the old ones on destruction. Instances
+  // nest: only the outermost installs, resets received() and restores.
   StopSignals();
   ~StopSignals();
   StopSignals(const StopSignals&) = delete;
