@@ -8,9 +8,9 @@
 
 #include "commands.h"
 #include "gatedlm/backend/cpu/cpu_backend.h"
+#include "gatedlm/comm/launch.h"
 #include "gatedlm/core/build_info.h"
 #include "gatedlm/core/error.h"
-#include "gatedlm/comm/launch.h"
 
 namespace gatedlm {
 namespace cli {
@@ -34,7 +34,7 @@ void add_device_option(CLI::App& cmd, std::string& device) {
 int run_cli(int argc, char** argv) {
   // A write past `ulimit -f` then fails with EFBIG and is reported (exit 1), for every command.
   std::signal(SIGXFSZ, SIG_IGN);
-  spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+  cli::configure_console_log();
   CLI::App app{"gatedlm: pretraining dense and MoE transformers with gated attention"};
   app.require_subcommand(1);
   app.set_version_flag("--version",
