@@ -9,6 +9,8 @@
 #   bench    gatedlm bench --device cuda on configs/train/bench.yaml (no gate, two gates)
 #   pytorch  the same model in PyTorch on the GPU: eager and torch.compile, fp32 (+ bf16)
 #   oracle   the PyTorch oracle tests (tests/reference/test_parity_*.py) through --device cuda
+#   hf       stock transformers loads gatedlm's HF exports (scripts/hf_transformers_check.py;
+#            skipped, status 3, where transformers is not installed)
 # Writes gpu_check.log, parity.xml, bench.jsonl, pytorch.jsonl and summary.md under $OUT
 # (default out/gpu-check) and prints the summary last.
 #   scripts/gpu_check.sh [PHASE...]          (default: every phase; GPU_CHECK_BUDGET_S=540)
@@ -21,7 +23,7 @@ set -x
 budget="${GPU_CHECK_BUDGET_S:-540}"
 start=$(date +%s)
 phases=("$@")
-[ ${#phases[@]} -gt 0 ] || phases=(env build parity bench pytorch oracle)
+[ ${#phases[@]} -gt 0 ] || phases=(env build parity bench pytorch oracle hf)
 summary=()
 export SRC="$PWD" BUNDLE_DIR=/tmp/gatedlm-bundle
 export GATEDLM_BIN="$BUNDLE_DIR/gatedlm" GATEDLM_TESTS="$BUNDLE_DIR/gatedlm_tests"
@@ -80,6 +82,10 @@ phase_oracle() {
   return $rc
 }
 
+phase_hf() {
+  GATEDLM="$GATEDLM_BIN" GATEDLM_SOURCE_DIR="$SRC" "$PY" scripts/hf_transformers_check.py
+}
+
 source scripts/bench/gate_args.sh
 export -f gate_args
 
@@ -106,7 +112,7 @@ phase_pytorch() {
   done
   return $rc
 }
-export -f phase_env phase_build phase_parity phase_oracle phase_bench phase_pytorch
+export -f phase_env phase_build phase_parity phase_oracle phase_bench phase_pytorch phase_hf
 
 declare -A limits=([env]=30 [build]=300 [parity]=180 [bench]=120 [pytorch]=300 [oracle]=200)
 for p in "${phases[@]}"; do
@@ -121,6 +127,7 @@ for p in "${phases[@]}"; do
   dt=$(($(date +%s) - t0))
   case $rc in
     0) status=pass ;;
+    3) status="skipped (see the log)" ;;
     124 | 137) status="TIMEOUT after ${limit}s" ;;
     *) status="FAIL (rc $rc)" ;;
   esac
@@ -148,7 +155,8 @@ print("|---|---|---|---|---|")
 for r in rows("bench.jsonl"):
     d = r["result"]
     print(f"| gatedlm cuda fp32 | {r['gate']} | B={d['batch']} T={d['seq_len']}, "
-          f"{100 * d['mfu']:.0f}% of {d['sgemm_gflops'] / 1000:.1f} TFLOP/s fp32 GEMM | "
+          f"MFU {100 * d['mfu']:.0f}% of {d['peak_tflops']:.0f} TFLOP/s ({d['peak_source']}), "
+          f"GEMM efficiency {100 * d['gemm_efficiency']:.0f}% of {d['sgemm_gflops'] / 1000:.1f} TFLOP/s | "
           f"{d['tokens_per_s']:.0f} | {1000 * d['step_s']:.1f} |")
 for r in rows("pytorch.jsonl"):
     d = r["result"]

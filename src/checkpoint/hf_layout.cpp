@@ -70,6 +70,25 @@ std::string hf_unsupported_reason(const ModelConfig& m) {
   return "";
 }
 
+HfLayout stock_hf_layout(const ModelConfig& m, std::string& why) {
+  why.clear();
+  if (!gated(m)) return HfLayout::qwen3;
+  if (headwise(m) || m.moe) {
+    why = std::string(headwise(m) ? "a G1 headwise gate" : "a G1 gate on an MoE model") +
+          " has no layout that stock transformers loads (its Qwen3-Next gate is elementwise, "
+          "on dense layers); --layout official writes the layout of the paper's "
+          "modeling_qwen3.py (github.com/qiuzh20/gated_attention), which loads with that file";
+    return HfLayout::qwen3;
+  }
+  return HfLayout::qwen3_next;
+}
+
+HfLayout hf_layout_of(const nlohmann::json& config) {
+  return config.is_object() && config.value("model_type", std::string()) == "qwen3_next"
+             ? HfLayout::qwen3_next
+             : HfLayout::qwen3;
+}
+
 std::vector<std::pair<std::string, Shape>> gatedlm_tensor_specs(const ModelConfig& m) {
   const int64_t C = m.hidden_size, D = m.head_dim, q = m.num_attention_heads * D,
                 kv = m.num_key_value_heads * D;
@@ -126,26 +145,78 @@ void for_each_block(const ModelConfig& m, Fn&& fn) {
 }
 }  // namespace
 
-std::vector<float> pack_q_gate(const ModelConfig& m, const std::vector<float>& q,
-                               const std::vector<float>& gate) {
+namespace {
+
+// Qwen3-Next's q_proj: per head h, D query rows then D gate rows.
+template <typename Fn>
+void for_each_head_block(const ModelConfig& m, Fn&& fn) {
+  const int64_t D = m.head_dim;
+  for (int64_t h = 0; h < m.num_attention_heads; ++h) {
+    fn(/*is_gate=*/false, h * D, D, 2 * h * D);
+    fn(/*is_gate=*/true, h * D, D, 2 * h * D + D);
+  }
+}
+
+template <typename Blocks>
+std::vector<float> pack_with(const ModelConfig& m, const std::vector<float>& q,
+                             const std::vector<float>& gate, Blocks&& blocks) {
   const int64_t C = m.hidden_size;
   std::vector<float> packed(q.size() + gate.size());
-  for_each_block(m, [&](bool is_gate, int64_t src_row, int64_t rows, int64_t dst_row) {
+  blocks(m, [&](bool is_gate, int64_t src_row, int64_t rows, int64_t dst_row) {
     const std::vector<float>& src = is_gate ? gate : q;
     std::copy_n(src.begin() + src_row * C, rows * C, packed.begin() + dst_row * C);
   });
   return packed;
 }
 
-void unpack_q_gate(const ModelConfig& m, const std::vector<float>& packed, std::vector<float>& q,
-                   std::vector<float>& gate) {
+template <typename Blocks>
+void unpack_with(const ModelConfig& m, const std::vector<float>& packed, std::vector<float>& q,
+                 std::vector<float>& gate, Blocks&& blocks) {
   const int64_t C = m.hidden_size;
   q.assign(static_cast<size_t>(m.num_attention_heads * m.head_dim * C), 0.0f);
   gate.assign(static_cast<size_t>(gate_width(m) * C), 0.0f);
-  for_each_block(m, [&](bool is_gate, int64_t src_row, int64_t rows, int64_t dst_row) {
+  blocks(m, [&](bool is_gate, int64_t src_row, int64_t rows, int64_t dst_row) {
     std::vector<float>& dst = is_gate ? gate : q;
     std::copy_n(packed.begin() + dst_row * C, rows * C, dst.begin() + src_row * C);
   });
+}
+
+const auto kGroupBlocks = [](const ModelConfig& m, auto&& fn) { for_each_block(m, fn); };
+const auto kHeadBlocks = [](const ModelConfig& m, auto&& fn) { for_each_head_block(m, fn); };
+
+std::vector<float> pack_for(HfLayout layout, const ModelConfig& m, const std::vector<float>& q,
+                            const std::vector<float>& gate) {
+  return layout == HfLayout::qwen3_next ? pack_with(m, q, gate, kHeadBlocks)
+                                        : pack_with(m, q, gate, kGroupBlocks);
+}
+
+void unpack_for(HfLayout layout, const ModelConfig& m, const std::vector<float>& packed,
+                std::vector<float>& q, std::vector<float>& gate) {
+  if (layout == HfLayout::qwen3_next)
+    unpack_with(m, packed, q, gate, kHeadBlocks);
+  else
+    unpack_with(m, packed, q, gate, kGroupBlocks);
+}
+
+// Qwen3-Next's RMSNorms scale by (1 + weight): its weight is gatedlm's minus one.
+bool is_norm(const std::string& name) {
+  return name.ends_with("layernorm.weight") || name.ends_with("_norm.weight") ||
+         name == "model.norm.weight";
+}
+void shift_norm(std::vector<float>& w, float by) {
+  for (float& x : w) x = static_cast<float>(static_cast<double>(x) + by);
+}
+
+}  // namespace
+
+std::vector<float> pack_q_gate(const ModelConfig& m, const std::vector<float>& q,
+                               const std::vector<float>& gate) {
+  return pack_for(HfLayout::qwen3, m, q, gate);
+}
+
+void unpack_q_gate(const ModelConfig& m, const std::vector<float>& packed, std::vector<float>& q,
+                   std::vector<float>& gate) {
+  unpack_for(HfLayout::qwen3, m, packed, q, gate);
 }
 
 namespace {
@@ -178,11 +249,19 @@ void require_exportable(const ModelConfig& m, const std::string& where) {
   if (!why.empty()) throw InputError(where + ": cannot convert to the Hugging Face layout: " + why);
 }
 
+// Qwen3-Next expresses exactly the G1 elementwise gate on dense layers.
+void require_layout(const ModelConfig& m, HfLayout layout, const std::string& where) {
+  if (layout == HfLayout::qwen3_next && (!gated(m) || headwise(m) || m.moe))
+    throw InputError(where +
+                     ": the Qwen3-Next layout holds a G1 elementwise gate on a dense model only");
+}
+
 }  // namespace
 
 std::vector<NamedTensor> to_hf_tensors(const ModelConfig& m, std::vector<NamedTensor> tensors,
-                                       const std::string& where) {
+                                       const std::string& where, HfLayout layout) {
   require_exportable(m, where);
+  require_layout(m, layout, where);
   auto pool = by_name(std::move(tensors), where);
   std::vector<NamedTensor> out;
   for (const auto& [name, shape] : gatedlm_tensor_specs(m)) {
@@ -191,9 +270,10 @@ std::vector<NamedTensor> to_hf_tensors(const ModelConfig& m, std::vector<NamedTe
     if (gated(m) && name.ends_with("self_attn.q_proj.weight")) {
       const std::string gate_name = name.substr(0, name.size() - 13) + "gate_proj.weight";
       const NamedTensor g = take(pool, gate_name, {gate_width(m), m.hidden_size}, where);
-      t.data = pack_q_gate(m, t.data, g.data);
+      t.data = pack_for(layout, m, t.data, g.data);
       t.shape[0] += gate_width(m);
     }
+    if (layout == HfLayout::qwen3_next && is_norm(name)) shift_norm(t.data, -1.0f);
     out.push_back(std::move(t));
   }
   if (!pool.empty())
@@ -202,8 +282,9 @@ std::vector<NamedTensor> to_hf_tensors(const ModelConfig& m, std::vector<NamedTe
 }
 
 std::vector<NamedTensor> from_hf_tensors(const ModelConfig& m, std::vector<NamedTensor> tensors,
-                                         const std::string& where) {
+                                         const std::string& where, HfLayout layout) {
   require_exportable(m, where);
+  require_layout(m, layout, where);
   auto pool = by_name(std::move(tensors), where);
   std::vector<NamedTensor> out;
   std::map<std::string, NamedTensor> gates;  // unpacked, placed at their declaration slot
@@ -217,12 +298,14 @@ std::vector<NamedTensor> from_hf_tensors(const ModelConfig& m, std::vector<Named
       NamedTensor q{name, shape, {}};
       const std::string gate_name = name.substr(0, name.size() - 13) + "gate_proj.weight";
       NamedTensor g{gate_name, {gate_width(m), m.hidden_size}, {}};
-      unpack_q_gate(m, packed.data, q.data, g.data);
+      unpack_for(layout, m, packed.data, q.data, g.data);
       gates.emplace(gate_name, std::move(g));
       out.push_back(std::move(q));
       continue;
     }
-    out.push_back(take(pool, name, shape, where));
+    NamedTensor t = take(pool, name, shape, where);
+    if (layout == HfLayout::qwen3_next && is_norm(name)) shift_norm(t.data, 1.0f);
+    out.push_back(std::move(t));
   }
   // Some tied checkpoints still store lm_head; accept it only when it is the embedding.
   if (m.tie_word_embeddings) {
@@ -242,8 +325,9 @@ std::vector<NamedTensor> from_hf_tensors(const ModelConfig& m, std::vector<Named
 }
 
 nlohmann::json hf_config_json(const ModelConfig& m, int64_t max_position_embeddings,
-                              const std::string& torch_dtype) {
+                              const std::string& torch_dtype, HfLayout layout) {
   require_exportable(m, "config.json");
+  require_layout(m, layout, "config.json");
   nlohmann::json rope_scaling = nullptr;
   if (m.rope_scaling) {
     const RopeScalingConfig& r = *m.rope_scaling;
@@ -285,6 +369,25 @@ nlohmann::json hf_config_json(const ModelConfig& m, int64_t max_position_embeddi
       {"headwise_attn_output_gate", g && headwise(m)},
       {"elementwise_attn_output_gate", g && !headwise(m)},
   };
+  if (layout == HfLayout::qwen3_next) {
+    // Every layer full (softmax) attention with its gate, and a dense MLP; RoPE on every dim.
+    out["architectures"] = {"Qwen3NextForCausalLM"};
+    out["model_type"] = "qwen3_next";
+    out.erase("headwise_attn_output_gate");
+    out.erase("elementwise_attn_output_gate");
+    out.erase("max_window_layers");
+    out["layer_types"] =
+        std::vector<std::string>(static_cast<size_t>(m.num_hidden_layers), "full_attention");
+    out["full_attention_interval"] = 1;
+    out["partial_rotary_factor"] = 1.0;
+    std::vector<int64_t> all(static_cast<size_t>(m.num_hidden_layers));
+    for (size_t l = 0; l < all.size(); ++l) all[l] = static_cast<int64_t>(l);
+    out["mlp_only_layers"] = all;
+    out["num_experts"] = 0;
+    out["decoder_sparse_step"] = 1;
+    out["transformers_version"] = "4.57.0";
+    return out;
+  }
   if (m.moe) {
     const MoeConfig& moe = *m.moe;
     nlohmann::json dense_layers = nlohmann::json::array();
@@ -301,11 +404,6 @@ nlohmann::json hf_config_json(const ModelConfig& m, int64_t max_position_embeddi
         moe.router_aux_loss_coef / static_cast<double>(moe.num_experts_per_tok);
   }
   return out;
-}
-
-nlohmann::json hf_generation_config_json() {
-  // No tokenizer is known here, so no bos/eos ids: greedy-free defaults only.
-  return {{"do_sample", false}, {"transformers_version", "4.51.0"}};
 }
 
 namespace {
@@ -369,15 +467,37 @@ MoeConfig moe_config_from_hf(const HfReader& r) {
   return moe;
 }
 
+// What gatedlm reads of Qwen3-Next: all layers full attention (no Gated DeltaNet), RoPE on every
+// dim, dense MLPs (its MoE has a shared expert gatedlm's Qwen3-MoE lacks).
+void check_qwen3_next_is_gated_qwen3(const HfReader& r) {
+  const nlohmann::json& types = r.j.value("layer_types", nlohmann::json());
+  if (!types.is_array())
+    throw r.error("layer_types", "expected a list (\"full_attention\" for every layer)");
+  for (const nlohmann::json& t : types)
+    if (t != "full_attention")
+      throw r.error("layer_types", "expected \"full_attention\" for every layer, got " + t.dump() +
+                                       " (Gated DeltaNet layers are not implemented)");
+  if (r.has("partial_rotary_factor") && r.number("partial_rotary_factor") != 1.0)
+    throw r.error("partial_rotary_factor", "expected 1.0 (RoPE on every dim)");
+  if (r.integer("num_experts", 0) > 0) {
+    const nlohmann::json& dense = r.j.value("mlp_only_layers", nlohmann::json::array());
+    if (!dense.is_array() || dense.size() != types.size())
+      throw r.error("num_experts",
+                    "expected 0 or every layer in mlp_only_layers (Qwen3-Next's "
+                    "MoE blocks are not implemented)");
+  }
+}
+
 }  // namespace
 
 ModelConfig model_config_from_hf(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) throw InputError(where + ": expected a JSON object");
   HfReader r{j, where};
   const std::string type = j.value("model_type", std::string());
-  if (type != "qwen3" && type != "qwen3_moe")
-    throw r.error("model_type", "expected \"qwen3\" or \"qwen3_moe\", got " +
+  if (type != "qwen3" && type != "qwen3_moe" && type != "qwen3_next")
+    throw r.error("model_type", "expected \"qwen3\", \"qwen3_moe\" or \"qwen3_next\", got " +
                                     j.value("model_type", nlohmann::json()).dump());
+  if (type == "qwen3_next") check_qwen3_next_is_gated_qwen3(r);
   if (r.boolean("attention_bias", false))
     throw r.error("attention_bias", "true is not supported (gatedlm projections have no bias)");
   if (r.boolean("use_sliding_window", false))
@@ -420,7 +540,10 @@ ModelConfig model_config_from_hf(const nlohmann::json& j, const std::string& whe
   if (hw && ew)
     throw r.error("headwise_attn_output_gate",
                   "and elementwise_attn_output_gate cannot both be true");
-  if (hw || ew) {
+  if (type == "qwen3_next") {  // its gate: elementwise, sigmoid, per head
+    m.attention_gate.position = GatePosition::sdpa;
+    m.attention_gate.granularity = GateGranularity::elementwise;
+  } else if (hw || ew) {
     m.attention_gate.position = GatePosition::sdpa;
     m.attention_gate.granularity = hw ? GateGranularity::headwise : GateGranularity::elementwise;
   }

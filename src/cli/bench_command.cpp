@@ -1,5 +1,6 @@
 // `gatedlm bench`: steady-state training step time on random tokens (forward, backward,
-// clipping, AdamW), tokens/s, MFU against the measured sgemm peak, and peak RSS.
+// clipping, AdamW), tokens/s, MFU against the stated hardware peak (train/hardware_peak.h),
+// GEMM efficiency against the sgemm rate measured now, and peak RSS.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "gatedlm/config/loader.h"
 #include "gatedlm/model/transformer.h"
 #include "gatedlm/optim/adamw.h"
+#include "gatedlm/train/hardware_peak.h"
 #include "gatedlm/train/progress.h"
 
 namespace gatedlm::cli {
@@ -81,14 +83,21 @@ Command add_bench_command(CLI::App& app) {
             std::sort(times.begin(), times.end());
             const double median = times[times.size() / 2];
             const double tok_s = B * T / median;
-            // fp32 GEMM peak of the device; a GPU needs larger products to reach it.
-            const double peak =
+            // The GEMM rate now (GEMM efficiency) and the stated peak (MFU): a GPU needs
+            // larger products to reach its rate.
+            const double gemm =
                 measure_gemm_gflops(*backend, backend->device() == Device::cuda ? 8192 : 1024);
+            const bool cpu = backend->device() == Device::cpu;
+            const HardwarePeak peak =
+                hardware_peak(config.train.peak_tflops, cpu, backend->hardware(),
+                              config.train.precision, cpu ? cpu_threads() : 1, gemm);
             const double flops = model.training_flops_per_token(T);
+            const double achieved = tok_s * flops;
             rusage usage{};
             getrusage(RUSAGE_SELF, &usage);
             nlohmann::json out = {{"impl", "gatedlm"},
                                   {"device", backend->name()},
+                                  {"hardware", backend->hardware()},
                                   {"config", a->config},
                                   {"params", model.params().numel()},
                                   {"threads", cpu_threads()},
@@ -97,9 +106,12 @@ Command add_bench_command(CLI::App& app) {
                                   {"step_s", median},
                                   {"step_s_min", times.front()},
                                   {"tokens_per_s", tok_s},
-                                  {"model_gflops_per_s", tok_s * flops / 1e9},
-                                  {"sgemm_gflops", peak},
-                                  {"mfu", tok_s * flops / (peak * 1e9)},
+                                  {"model_gflops_per_s", achieved / 1e9},
+                                  {"sgemm_gflops", gemm},
+                                  {"gemm_efficiency", achieved / (gemm * 1e9)},
+                                  {"peak_tflops", peak.tflops},
+                                  {"peak_source", peak.source},
+                                  {"mfu", mfu(achieved, peak)},
                                   {"flops_per_token", flops},
                                   {"recompute", enum_name(config.train.recompute)},
                                   {"activation_bytes", model.activation_bytes()},
@@ -109,12 +121,14 @@ Command add_bench_command(CLI::App& app) {
             } else {
               std::printf(
                   "%s: %lld params, B=%lld T=%lld, %d threads\n  step %.3f s (median of %zu) | "
-                  "%.0f tok/s | %.1f GFLOP/s = %.0f%% of sgemm peak (%.1f GFLOP/s) | peak RSS "
-                  "%.0f MB | activations %.1f MB (recompute %s)\n",
+                  "%.0f tok/s | %.1f GFLOP/s | MFU %.0f%% of %.3g TFLOP/s (%s) | GEMM efficiency "
+                  "%.0f%% of sgemm now (%.1f GFLOP/s) | peak RSS %.0f MB | activations %.1f MB "
+                  "(recompute %s)\n",
                   a->config.c_str(), static_cast<long long>(model.params().numel()),
                   static_cast<long long>(B), static_cast<long long>(T), cpu_threads(), median,
-                  times.size(), tok_s, tok_s * flops / 1e9, 100.0 * tok_s * flops / (peak * 1e9),
-                  peak, usage.ru_maxrss / 1024.0, model.activation_bytes() / 1e6,
+                  times.size(), tok_s, achieved / 1e9, 100.0 * mfu(achieved, peak), peak.tflops,
+                  peak.source.c_str(), 100.0 * achieved / (gemm * 1e9), gemm,
+                  usage.ru_maxrss / 1024.0, model.activation_bytes() / 1e6,
                   std::string(enum_name(config.train.recompute)).c_str());
             }
             return 0;

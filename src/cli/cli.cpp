@@ -57,7 +57,7 @@ std::string one_line(const char* message) {
 int run_cli(int argc, char** argv) {
   // A write past `ulimit -f` then fails with EFBIG and is reported (exit 1), for every command.
   std::signal(SIGXFSZ, SIG_IGN);
-  spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+  cli::configure_console_log();
   CLI::App app{"gatedlm: pretraining dense and MoE transformers with gated attention"};
   app.require_subcommand(1);
   app.set_version_flag("--version",

@@ -34,4 +34,9 @@ void apply_threads(int threads);
 // --device cpu|cuda (default cpu): the backend the command computes on (backend/select.h).
 void add_device_option(CLI::App& cmd, std::string& device);
 
+// Whether the console log is coloured: on a terminal, not under an MPI launcher, without
+// NO_COLOR. configure_console_log() installs the logger so (console_log.cpp).
+bool console_colour();
+void configure_console_log();
+
 }  // namespace gatedlm::cli

@@ -10,6 +10,7 @@
 #include "gatedlm/config/loader.h"
 #include "gatedlm/core/error.h"
 #include "gatedlm/data/loader.h"
+#include "gatedlm/data/tokenizer_files.h"
 #include "gatedlm/model/transformer.h"
 #include "gatedlm/train/evaluate.h"
 
@@ -23,6 +24,13 @@ struct EvalArgs {
   bool json = false;
   int threads = 0;
   std::string device = "cpu";
+  std::string tokenizer;  // eval only: for bits per byte
+};
+
+// What eval reports beyond the loss: bits per byte, when a tokenizer is known.
+struct ByteCount {
+  int64_t bytes = 0;
+  std::string tokenizer;
 };
 
 void add_eval_options(CLI::App& cmd, EvalArgs& a) {
@@ -52,8 +60,25 @@ void check_eval_overrides(const std::vector<std::string>& overrides) {
   }
 }
 
-// Loads the checkpoint's model and runs the windows; analysis when `analysis` is non-null.
-EvalResult run_windows(const EvalArgs& a, ModelAnalysis* analysis, Config& config_out) {
+// --tokenizer, else the checkpoint's data.tokenizer; nullptr (no bits per byte) when neither
+// is given or the recorded one cannot be read here (a relative path from another directory).
+std::unique_ptr<Tokenizer> eval_tokenizer(const EvalArgs& a, const Config& config,
+                                          std::string& spec) {
+  spec = a.tokenizer.empty() ? config.data.tokenizer : a.tokenizer;
+  if (spec.empty()) return nullptr;
+  if (!a.tokenizer.empty()) return load_tokenizer(spec);
+  try {
+    return load_tokenizer(spec);
+  } catch (const InputError& e) {
+    spdlog::warn("no bits per byte: the recorded data.tokenizer does not load ({})", e.what());
+    return nullptr;
+  }
+}
+
+// Loads the checkpoint's model and runs the windows; analysis when `analysis` is non-null;
+// counts the targets' bytes into `bytes` when given and a tokenizer is known.
+EvalResult run_windows(const EvalArgs& a, ModelAnalysis* analysis, Config& config_out,
+                       ByteCount* bytes = nullptr) {
   apply_threads(a.threads);
   const std::string dir = resolve_checkpoint(a.checkpoint);
   config_out = load_checkpoint_config(dir);
@@ -82,7 +107,11 @@ EvalResult run_windows(const EvalArgs& a, ModelAnalysis* analysis, Config& confi
                  a.data, available);
     batches = available;
   }
-  return evaluate(model, *loader, batches, analysis);
+  const EvalResult result = evaluate(model, *loader, batches, analysis);
+  if (bytes)
+    if (const auto tokenizer = eval_tokenizer(a, config_out, bytes->tokenizer))
+      bytes->bytes = target_bytes(*loader, batches, *tokenizer);
+  return result;
 }
 
 }  // namespace
@@ -95,13 +124,22 @@ Command add_eval_command(CLI::App& app) {
                   "also report the mean loss in K contiguous position buckets "
                   "(bucket k = positions [k*T/K, (k+1)*T/K))")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--tokenizer", a->tokenizer,
+                  "for bits per byte (as for prepare); default: the checkpoint's data.tokenizer");
   return {
       cmd, [a] {
         Config config;
-        const EvalResult r = run_windows(*a, nullptr, config);
+        ByteCount count;
+        const EvalResult r = run_windows(*a, nullptr, config, &count);
         const auto buckets = position_buckets(r.position_loss, a->position_buckets);
+        const double bpb = bits_per_byte(r.loss, r.tokens, count.bytes);
         if (a->json) {
           nlohmann::json out = {{"val_loss", r.loss}, {"tokens", r.tokens}, {"batches", r.batches}};
+          if (count.bytes > 0) {
+            out["bytes"] = count.bytes;
+            out["bits_per_byte"] = bpb;
+            out["tokenizer"] = count.tokenizer;
+          }
           if (a->position_buckets > 0) {
             out["seq_len"] = static_cast<int64_t>(r.position_loss.size());
             nlohmann::json rows = nlohmann::json::array();
@@ -111,8 +149,12 @@ Command add_eval_command(CLI::App& app) {
           }
           std::printf("%s\n", out.dump().c_str());
         } else {
-          std::printf("val loss %.6f over %lld tokens (%lld batches)\n", r.loss,
-                      static_cast<long long>(r.tokens), static_cast<long long>(r.batches));
+          std::printf("val loss %.6f over %lld tokens (%lld batches)%s\n", r.loss,
+                      static_cast<long long>(r.tokens), static_cast<long long>(r.batches),
+                      count.bytes > 0 ? fmt::format(", {:.4f} bits per byte over {} bytes ({})",
+                                                    bpb, count.bytes, count.tokenizer)
+                                            .c_str()
+                                      : "");
           if (a->position_buckets > 0) {
             std::printf("%-8s %-8s %10s\n", "start", "end", "loss");
             for (const PositionBucket& b : buckets)

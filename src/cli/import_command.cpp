@@ -70,7 +70,8 @@ Command add_import_command(CLI::App& app) {
             const fs::path src(a->hf);
             const fs::path config_path = src / "config.json";
             Config config = a->config.empty() ? Config{} : load_config(a->config);
-            config.model = model_config_from_hf(read_json(config_path), config_path.string());
+            const nlohmann::json hf_config = read_json(config_path);
+            config.model = model_config_from_hf(hf_config, config_path.string());
             config.locations = {};
             validate_config(config, config_path.string());
 
@@ -80,7 +81,7 @@ Command add_import_command(CLI::App& app) {
               for (NamedTensor& t : f.tensors) hf.push_back(std::move(t));
             }
             const std::vector<NamedTensor> tensors =
-                from_hf_tensors(config.model, std::move(hf), src.string());
+                from_hf_tensors(config.model, std::move(hf), src.string(), hf_layout_of(hf_config));
 
             CheckpointState state;
             int64_t offset = 0;

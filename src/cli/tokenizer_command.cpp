@@ -24,6 +24,15 @@ Command add_tokenizer_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{260}, int64_t{1} << 30));
   train->add_option("--input", a->options.inputs, "text files (one sentence per line)")->required();
   train->add_option("--out", a->options.out, "the model to write, PATH.model")->required();
+  train
+      ->add_option("--normalization", a->options.normalization,
+                   "nmt_nfkc (default: NFKC, newlines become spaces), nfkc, nmt_nfkc_cf, "
+                   "nfkc_cf, or identity (keeps text as it is, newlines included)")
+      ->check(CLI::IsMember({"nmt_nfkc", "nfkc", "nmt_nfkc_cf", "nfkc_cf", "identity"}));
+  train->add_option("--byte-fallback", a->options.byte_fallback,
+                    "unknown characters as byte tokens rather than <unk> (true)");
+  train->add_option("--remove-extra-whitespaces", a->options.remove_extra_whitespaces,
+                    "collapse runs of spaces and trim lines (true); false keeps them");
   add_threads_option(*train, a->threads);
   return {cmd, [a] {
             apply_threads(a->threads);

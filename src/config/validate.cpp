@@ -188,6 +188,7 @@ void validate_config(const Config& config, const std::string& where) {
                "train.max_grad_norm must be a number (<= 0 disables clipping)");
   }
   check.at_least("train.log_interval", train.log_interval, 1);
+  check.non_negative("train.peak_tflops", train.peak_tflops);
   check.at_least("train.eval_interval", train.eval_interval, 0);
   check.at_least("train.eval_batches", train.eval_batches, 1);
   check.at_least("train.analyze_interval", train.analyze_interval, 0);

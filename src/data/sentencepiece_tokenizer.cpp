@@ -45,4 +45,6 @@ int64_t SentencePieceTokenizer::vocab_size() const { return sp_->GetPieceSize();
 int32_t SentencePieceTokenizer::eos_id() const { return sp_->eos_id(); }
 int32_t SentencePieceTokenizer::bos_id() const { return sp_->bos_id(); }
 
+std::string SentencePieceTokenizer::piece(int32_t id) const { return sp_->IdToPiece(id); }
+
 }  // namespace gatedlm

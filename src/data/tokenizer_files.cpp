@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -521,33 +522,60 @@ BpeModel parse_hf_tokenizer_json(std::string_view text, const std::string& name)
   return m;
 }
 
-std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec) {
-  if (spec == "bytes") return std::make_unique<ByteTokenizer>();
+std::string byte_level_spelling(unsigned char byte) {
+  const auto& table = unicode_to_byte();
+  for (uint32_t cp = 0; cp < table.size(); ++cp) {
+    if (table[cp] != byte) continue;
+    std::string out;
+    append_utf8(out, cp);
+    return out;
+  }
+  throw std::logic_error("byte_level_spelling: every byte has a spelling");
+}
+
+std::string byte_tokenizer_json() {
+  json vocab = json::object();
+  for (int b = 0; b < 256; ++b) vocab[byte_level_spelling(static_cast<unsigned char>(b))] = b;
+  const json byte_level = {{"type", "ByteLevel"},
+                           {"add_prefix_space", false},
+                           {"trim_offsets", false},
+                           {"use_regex", false}};
+  const json out = {{"version", "1.0"},
+                    {"truncation", nullptr},
+                    {"padding", nullptr},
+                    {"added_tokens", json::array()},
+                    {"normalizer", nullptr},
+                    {"pre_tokenizer", byte_level},
+                    {"post_processor", nullptr},
+                    {"decoder", byte_level},
+                    {"model",
+                     {{"type", "BPE"},
+                      {"dropout", nullptr},
+                      {"unk_token", nullptr},
+                      {"continuing_subword_prefix", nullptr},
+                      {"end_of_word_suffix", nullptr},
+                      {"fuse_unk", false},
+                      {"byte_fallback", false},
+                      {"ignore_merges", false},
+                      {"vocab", vocab},
+                      {"merges", json::array()}}}};
+  return out.dump(1) + "\n";
+}
+
+TokenizerFiles find_tokenizer_files(const std::string& spec) {
+  if (spec == "bytes") return {TokenizerFiles::Kind::bytes, {}};
   std::error_code ec;
   const fs::path p(spec);
-  auto from_pair = [&](const fs::path& vocab, const fs::path& merges) {
-    BpeModel m = parse_bpe_vocab_merges(read_file(vocab.string()), vocab.string(),
-                                        read_file(merges.string()), merges.string());
-    m.name = "bpe:" + spec;
-    return std::make_unique<BpeTokenizer>(std::move(m));
-  };
-  auto from_hf = [&](const fs::path& file) {
-    BpeModel m = parse_hf_tokenizer_json(read_file(file.string()), file.string());
-    m.name = "bpe:" + spec;
-    return std::make_unique<BpeTokenizer>(std::move(m));
-  };
   auto exists = [&](const fs::path& f) { return fs::is_regular_file(f, ec); };
+  using Kind = TokenizerFiles::Kind;
   if (fs::is_directory(p, ec)) {
-    if (exists(p / "tokenizer.json")) return from_hf(p / "tokenizer.json");
-    if (exists(p / "encoder.json") && exists(p / "vocab.bpe")) {
-      return from_pair(p / "encoder.json", p / "vocab.bpe");
-    }
-    if (exists(p / "vocab.json") && exists(p / "merges.txt")) {
-      return from_pair(p / "vocab.json", p / "merges.txt");
-    }
-    for (const char* sp : {"tokenizer.model", "spm.model"}) {
-      if (exists(p / sp)) return std::make_unique<SentencePieceTokenizer>((p / sp).string());
-    }
+    if (exists(p / "tokenizer.json")) return {Kind::hf_json, {(p / "tokenizer.json").string()}};
+    if (exists(p / "encoder.json") && exists(p / "vocab.bpe"))
+      return {Kind::bpe_pair, {(p / "encoder.json").string(), (p / "vocab.bpe").string()}};
+    if (exists(p / "vocab.json") && exists(p / "merges.txt"))
+      return {Kind::bpe_pair, {(p / "vocab.json").string(), (p / "merges.txt").string()}};
+    for (const char* sp : {"tokenizer.model", "spm.model"})
+      if (exists(p / sp)) return {Kind::sentencepiece, {(p / sp).string()}};
     throw InputError(fmt::format(
         "{}: expected a directory holding tokenizer.json, encoder.json + vocab.bpe, vocab.json + "
         "merges.txt, or tokenizer.model",
@@ -560,15 +588,38 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec) {
   const std::string file = p.filename().string();
   if (file == "encoder.json" || file == "vocab.json") {
     for (const char* merges : {"vocab.bpe", "merges.txt"}) {
-      if (exists(p.parent_path() / merges)) return from_pair(p, p.parent_path() / merges);
+      if (exists(p.parent_path() / merges))
+        return {Kind::bpe_pair, {spec, (p.parent_path() / merges).string()}};
     }
     throw InputError(
         fmt::format("{}: expected vocab.bpe or merges.txt in the same directory", spec));
   }
-  if (p.extension() == ".model") return std::make_unique<SentencePieceTokenizer>(spec);
-  if (p.extension() == ".json") return from_hf(p);
+  if (p.extension() == ".model") return {Kind::sentencepiece, {spec}};
+  if (p.extension() == ".json") return {Kind::hf_json, {spec}};
   throw InputError(fmt::format(
       "{}: expected 'bytes', tokenizer.json, encoder.json, vocab.json or a directory", spec));
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec) {
+  const TokenizerFiles files = find_tokenizer_files(spec);
+  switch (files.kind) {
+    case TokenizerFiles::Kind::bytes:
+      return std::make_unique<ByteTokenizer>();
+    case TokenizerFiles::Kind::sentencepiece:
+      return std::make_unique<SentencePieceTokenizer>(files.paths[0]);
+    case TokenizerFiles::Kind::hf_json: {
+      BpeModel m = parse_hf_tokenizer_json(read_file(files.paths[0]), files.paths[0]);
+      m.name = "bpe:" + spec;
+      return std::make_unique<BpeTokenizer>(std::move(m));
+    }
+    case TokenizerFiles::Kind::bpe_pair: {
+      BpeModel m = parse_bpe_vocab_merges(read_file(files.paths[0]), files.paths[0],
+                                          read_file(files.paths[1]), files.paths[1]);
+      m.name = "bpe:" + spec;
+      return std::make_unique<BpeTokenizer>(std::move(m));
+    }
+  }
+  throw std::logic_error("load_tokenizer: unknown tokenizer kind");
 }
 
 }  // namespace gatedlm

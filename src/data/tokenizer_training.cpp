@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <sentencepiece_trainer.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <unordered_map>
 
@@ -21,6 +23,12 @@ void train_sentencepiece(const TokenizerTrainOptions& options) {
     throw InputError(fmt::format("--out {}: expected a path ending in .model", options.out));
   }
   if (options.inputs.empty()) throw InputError("--input: expected at least one text file");
+  static const char* const kRules[] = {"nmt_nfkc", "nfkc", "nmt_nfkc_cf", "nfkc_cf", "identity"};
+  if (std::find(std::begin(kRules), std::end(kRules), options.normalization) == std::end(kRules))
+    throw InputError(fmt::format(
+        "--normalization: expected nmt_nfkc, nfkc, nmt_nfkc_cf, nfkc_cf or identity, found "
+        "'{}'",
+        options.normalization));
   std::string joined;
   for (const std::string& input : options.inputs) {
     std::error_code ec;
@@ -38,7 +46,9 @@ void train_sentencepiece(const TokenizerTrainOptions& options) {
       {"model_prefix", options.out.substr(0, options.out.size() - suffix.size())},
       {"model_type", options.type},
       {"vocab_size", std::to_string(options.vocab_size)},
-      {"byte_fallback", "true"},
+      {"byte_fallback", options.byte_fallback ? "true" : "false"},
+      {"normalization_rule_name", options.normalization},
+      {"remove_extra_whitespaces", options.remove_extra_whitespaces ? "true" : "false"},
       {"character_coverage", "0.9995"},
       {"hard_vocab_limit", "false"},  // vocab_size is a maximum: small corpora may give fewer
       {"num_threads", std::to_string(std::max(1, options.threads))},

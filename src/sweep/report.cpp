@@ -174,7 +174,8 @@ std::vector<RunReport> collect_run_reports(const std::string& dir, const ReportO
 
 std::string report_markdown(const std::vector<RunReport>& runs) {
   std::string out =
-      "| run | variant | lr | steps | state | train loss | val loss | val PPL | F-Attn | M-Act | "
+      "| run | variant | lr | steps | state | train loss (last step) | val loss | val PPL | F-Attn "
+      "| M-Act | "
       "gate score | spikes | spike steps | max stable LR (variant) | tok/s | params |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const RunReport& r : runs) {

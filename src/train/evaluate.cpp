@@ -1,6 +1,8 @@
 #include "gatedlm/train/evaluate.h"
 
 #include <algorithm>
+#include <cmath>
+#include <span>
 
 #include "gatedlm/train/routing_metrics.h"
 
@@ -34,6 +36,27 @@ EvalResult evaluate(Transformer& model, BatchLoader& loader, int64_t batches,
   result.loss = result.tokens ? weighted / result.tokens : 0.0;
   for (double& l : result.position_loss) l /= static_cast<double>(position_count);
   return result;
+}
+
+int64_t target_bytes(BatchLoader& loader, int64_t batches, const Tokenizer& tokenizer) {
+  loader.reset();
+  TokenBatch batch;
+  int64_t bytes = 0;
+  for (int64_t i = 0; i < batches; ++i) {
+    loader.next(batch);
+    for (int64_t b = 0; b < batch.batch; ++b)
+      bytes += static_cast<int64_t>(
+          tokenizer
+              .decode(std::span<const int32_t>(batch.targets.data() + b * batch.seq_len,
+                                               static_cast<size_t>(batch.seq_len)))
+              .size());
+  }
+  return bytes;
+}
+
+double bits_per_byte(double loss, int64_t tokens, int64_t bytes) {
+  return bytes > 0 ? loss * static_cast<double>(tokens) / std::log(2.0) / static_cast<double>(bytes)
+                   : 0.0;
 }
 
 bool is_eval_override_key(const std::string& dotted_key) {

@@ -10,11 +10,13 @@
 namespace gatedlm {
 namespace fs = std::filesystem;
 
-MetricsWriter::MetricsWriter(const std::string& path, bool append,
+MetricsWriter::MetricsWriter(const std::string& path, std::optional<int64_t> resumed_at,
                              const std::string& tensorboard_dir)
-    : path_(path), out_(path, append ? std::ios::app : std::ios::trunc) {
+    : path_(path), out_(path, resumed_at ? std::ios::app : std::ios::trunc) {
   if (!out_) throw RuntimeFailure(path + ": cannot open for writing");
-  if (!tensorboard_dir.empty()) tensorboard_ = std::make_unique<TensorBoardWriter>(tensorboard_dir);
+  if (tensorboard_dir.empty()) return;
+  tensorboard_ = std::make_unique<TensorBoardWriter>(tensorboard_dir);
+  if (resumed_at) tensorboard_->add_session_start(*resumed_at);
 }
 
 void MetricsWriter::write(const nlohmann::json& line) {
@@ -30,6 +32,7 @@ void MetricsWriter::rewind(int64_t step) {
   drop_metrics_after(path_, step, true);
   out_.open(path_, std::ios::app);
   if (!out_) throw RuntimeFailure(path_ + ": cannot reopen for writing");
+  if (tensorboard_) tensorboard_->add_session_start(step);
 }
 
 int64_t drop_metrics_after(const std::string& path, int64_t step, bool keep_events) {
@@ -67,10 +70,16 @@ int64_t drop_metrics_after(const std::string& path, int64_t step, bool keep_even
 
 std::vector<std::pair<std::string, double>> tensorboard_scalars(const nlohmann::json& line) {
   static const std::pair<const char*, const char*> kTags[] = {
-      {"loss", "train/loss"},           {"lr", "train/lr"},
-      {"grad_norm", "train/grad_norm"}, {"tokens_per_s", "train/tokens_per_s"},
-      {"val_loss", "val/loss"},         {"first_token_attn", "analysis/first_token_attn"},
-      {"max_act", "analysis/max_act"},  {"gate_score", "analysis/gate_score"}};
+      {"loss", "train/loss"},
+      {"loss_avg", "train/loss_avg"},
+      {"mfu", "train/mfu"},
+      {"lr", "train/lr"},
+      {"grad_norm", "train/grad_norm"},
+      {"tokens_per_s", "train/tokens_per_s"},
+      {"val_loss", "val/loss"},
+      {"first_token_attn", "analysis/first_token_attn"},
+      {"max_act", "analysis/max_act"},
+      {"gate_score", "analysis/gate_score"}};
   std::vector<std::pair<std::string, double>> out;
   if (line.contains("event")) return out;  // stability events: in metrics.jsonl only
   for (const auto& [key, tag] : kTags)

@@ -64,7 +64,9 @@ void AnalysisProbe::run(int64_t step) {
                          {"first_token_attn", a["first_token_attn"]},
                          {"max_act", a["max_act"]},
                          {"gate_score", a["gate_score"]},
-                         {"analysis", a["layers"]}};
+                         {"analysis", a["layers"]},
+                         // F-Attn's chance level depends on it (docs/outputs.md)
+                         {"analysis_seq_len", batch_.seq_len}};
   if (a.contains("moe")) line["moe"] = a["moe"];
   write_metrics(metrics_, line);
   spdlog::info("analysis step {} | F-Attn {:.3f} | M-Act {:.2f}{}", step,

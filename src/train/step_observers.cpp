@@ -5,12 +5,12 @@ namespace gatedlm {
 
 StepObservers::StepObservers(const std::string& run_dir, const std::string& config_yaml,
                              TrainSetup& setup, RunProgress& progress, MetricsWriter* metrics,
-                             double peak_gflops, const std::string& resumed_from)
+                             const ThroughputReference& reference, const std::string& resumed_from)
     : analysis(setup, metrics),
       samples(setup, metrics),
       eval(setup, metrics),
       checkpoints(run_dir, config_yaml, setup, progress, resumed_from),
-      log(setup, progress, metrics, peak_gflops) {}
+      log(setup, progress, metrics, reference) {}
 
 void StepObservers::after_step(int64_t step, bool last) {
   eval.after_step(step, last);

@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -72,14 +74,35 @@ uint32_t masked_crc32c(const void* data, size_t size) {
   return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
 }
 
+namespace {
+
+// The seconds in the newest "events.out.tfevents.<seconds>.*" name in `dir`, or 0.
+int64_t newest_event_file_seconds(const std::string& dir) {
+  static const std::string kPrefix = "events.out.tfevents.";
+  int64_t newest = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kPrefix, 0) != 0) continue;
+    newest = std::max<int64_t>(newest, std::atoll(name.c_str() + kPrefix.size()));
+  }
+  return newest;
+}
+
+}  // namespace
+
 TensorBoardWriter::TensorBoardWriter(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   char host[256] = "localhost";
   gethostname(host, sizeof(host) - 1);
   const double wall = now_seconds();
-  path_ = (fs::path(dir) / ("events.out.tfevents." + std::to_string(static_cast<int64_t>(wall)) +
-                            "." + host + "." + std::to_string(getpid())))
+  // TensorBoard reads a directory's files in name order, and a resumed session's START marker
+  // purges only what came before it: its file must sort after every earlier one, even one
+  // started within the same second.
+  const int64_t seconds = std::max(static_cast<int64_t>(wall), newest_event_file_seconds(dir) + 1);
+  path_ = (fs::path(dir) / ("events.out.tfevents." + std::to_string(seconds) + "." + host + "." +
+                            std::to_string(getpid())))
               .string();
   file_ = std::fopen(path_.c_str(), "wb");
   if (!file_) throw RuntimeFailure(path_ + ": cannot create the TensorBoard event file");
@@ -105,6 +128,15 @@ void TensorBoardWriter::add_scalars(int64_t step,
   }
   std::string event = event_header(now_seconds(), step);
   put_bytes_field(event, 5, summary);
+  write_record(event);
+}
+
+void TensorBoardWriter::add_session_start(int64_t step) {
+  std::string session_log;
+  put_varint(session_log, 1 << 3 | 0);  // status, varint
+  put_varint(session_log, 1);           // SessionLog.START
+  std::string event = event_header(now_seconds(), step + 1);
+  put_bytes_field(event, 7, session_log);
   write_record(event);
 }
 

@@ -135,15 +135,14 @@ int64_t TrainSetup::parameter_count() const {
   return whole_infos.back().offset + whole_infos.back().numel();
 }
 
-void TrainSetup::log_plan(double peak_gflops) const {
+void TrainSetup::log_plan() const {
   const double flops_per_token = model.training_flops_per_token(config.train.seq_len);
   spdlog::info(
-      "model: {} parameters, {:.2f} GFLOP per step; {} tokens per step; sgemm peak {:.0f} "
-      "GFLOP/s on {} threads; {} process(es), tensor parallel {}, data parallel {}{}, expert "
-      "parallel {}",
-      parameter_count(), flops_per_token * tokens_per_step / 1e9, tokens_per_step, peak_gflops,
-      cpu_threads(), groups.world().size(), tp.size(), data_ranks,
-      optimizer.sharded() ? " (ZeRO-1)" : "", ep.size());
+      "model: {} parameters, {:.2f} GFLOP per step; {} tokens per step; {} CPU threads; {} "
+      "process(es), tensor parallel {}, data parallel {}{}, expert parallel {}",
+      parameter_count(), flops_per_token * tokens_per_step / 1e9, tokens_per_step, cpu_threads(),
+      groups.world().size(), tp.size(), data_ranks, optimizer.sharded() ? " (ZeRO-1)" : "",
+      ep.size());
 }
 
 }  // namespace gatedlm

@@ -7,11 +7,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 
 #include "gatedlm/comm/process_groups.h"
 #include "gatedlm/config/loader.h"
 #include "gatedlm/core/error.h"
+#include "gatedlm/train/config_diff.h"
 #include "gatedlm/train/metrics.h"
 #include "gatedlm/train/progress.h"
 #include "gatedlm/train/run_dir.h"
@@ -32,10 +34,31 @@ Trainer::Trainer(const Config& config, std::string run_dir, Backend& backend)
 
 namespace {
 
+// RUN/config.yaml is the config this session trains with; each checkpoint keeps the one that
+// trained up to it. Called only once the session will train, so a rerun with nothing to do
+// leaves the record alone; unchanged text is not rewritten.
 void write_config_yaml(const std::string& run_dir, const std::string& config_yaml) {
-  std::ofstream out(fs::path(run_dir) / "config.yaml");
+  const fs::path path = fs::path(run_dir) / "config.yaml";
+  if (std::ifstream in(path); in) {
+    const std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (old == config_yaml) return;
+  }
+  std::ofstream out(path);
   out << config_yaml;
   if (!out) throw RuntimeFailure(run_dir + "/config.yaml: cannot write");
+}
+
+// The keys this session changes from the checkpoint it resumes, both sides read as configs so a
+// key a newer build added compares at its default; none when the checkpoint's config is
+// unreadable (an older build's).
+std::vector<ConfigChange> resume_config_changes(const CheckpointState& state,
+                                                const std::string& config_yaml) {
+  try {
+    return config_diff(config_to_yaml(load_config_text(state.config_yaml, "checkpoint")),
+                       config_yaml);
+  } catch (const InputError&) {
+    return {};
+  }
 }
 
 // Rank 0's metrics.jsonl (and TensorBoard events in RUN/tb); null on the other ranks. A resumed
@@ -50,8 +73,7 @@ std::unique_ptr<MetricsWriter> open_metrics(const std::string& run_dir, bool roo
     if (const int64_t dropped = drop_metrics_after(path, *resumed_at, false))
       spdlog::warn("{}: dropped {} lines logged after step {} or cut short; those steps run again",
                    path, dropped, *resumed_at);
-  return std::make_unique<MetricsWriter>(path, resumed_at.has_value(),
-                                         (fs::path(run_dir) / "tb").string());
+  return std::make_unique<MetricsWriter>(path, resumed_at, (fs::path(run_dir) / "tb").string());
 }
 
 // Stops every rank after the same step when any rank was signalled.
@@ -97,18 +119,25 @@ TrainSummary Trainer::run() {
     summary.steps = summary.resumed_from_step = progress.start_step;
     summary.checkpoint = resume->dir;
   }
-  if (root) write_config_yaml(run_dir_, config_yaml);
-  const std::unique_ptr<MetricsWriter> metrics =
-      open_metrics(run_dir_, root, resume ? std::optional(progress.start_step) : std::nullopt);
   if (progress.start_step >= tc.steps) {
+    // Nothing runs, so nothing in the run directory changes (config.yaml included).
     spdlog::info("the run is already at step {} of {}: nothing to do", progress.start_step,
                  tc.steps);
     return summary;
   }
+  const std::vector<ConfigChange> changes =
+      resume ? resume_config_changes(resume->state, config_yaml) : std::vector<ConfigChange>{};
+  for (const ConfigChange& c : changes)
+    spdlog::info("config changed since {}: {} {} -> {}", resume->dir, c.key, c.from, c.to);
+  if (root) write_config_yaml(run_dir_, config_yaml);
+  const std::unique_ptr<MetricsWriter> metrics =
+      open_metrics(run_dir_, root, resume ? std::optional(progress.start_step) : std::nullopt);
+  if (metrics && !changes.empty())
+    metrics->write(config_changed_event(progress.start_step, changes));
   clear_run_outcome(run_dir_);
-  const double peak_gflops = measured_peak_gflops(backend_);
-  setup.log_plan(peak_gflops);
-  StepObservers observers(run_dir_, config_yaml, setup, progress, metrics.get(), peak_gflops,
+  setup.log_plan();
+  const ThroughputReference reference = throughput_reference(config_, backend_, groups.world());
+  StepObservers observers(run_dir_, config_yaml, setup, progress, metrics.get(), reference,
                           summary.checkpoint);
   progress.wall.restart();
   TrainStep train_step(config_, setup.model, setup.optimizer, setup.data_parallel,

@@ -2,6 +2,7 @@
 spec), the bad-input matrix (exit 2, one line naming the file and the byte offset), `tokenizer
 train` -> `prepare` -> `train` -> `generate`."""
 import json
+import math
 import os
 import struct
 
@@ -153,6 +154,45 @@ checks.check(first.returncode == 0 and first.stdout.startswith(prompt) and len(f
 checks.check(first.stdout == second.stdout, "greedy generation is deterministic")
 sampled = ["generate", "--checkpoint", run_dir, "--tokenizer", spm, "--prompt", prompt, "--max-new-tokens", "12", "--top-k", "20", "--seed", "7"]
 checks.check(run(sampled).stdout == run(sampled).stdout, "seeded sampling is deterministic")
+# The checkpoint records data.tokenizer: generate reads it unless told otherwise.
+recorded = run(["generate", "--checkpoint", sample_dir, "--prompt", prompt, "--max-new-tokens", "12", "--temperature", "0"], check=False)
+explicit = run(["generate", "--checkpoint", sample_dir, "--tokenizer", spm, "--prompt", prompt, "--max-new-tokens", "12", "--temperature", "0"], check=False)
+checks.check(recorded.returncode == 0 and recorded.stdout == explicit.stdout and recorded.stdout.startswith(prompt),
+             f"generate without --tokenizer uses the checkpoint's data.tokenizer: {recorded.returncode} {recorded.stdout!r} {explicit.stdout!r} {recorded.stderr[-300:]!r}")
+expect_input_error("generate with no --tokenizer and none recorded",
+                   run(["generate", "--checkpoint", run_dir, "--prompt", prompt], check=False),
+                   "pass --tokenizer")
+expect_input_error("generate with a tokenizer far smaller than the model (bytes on 600 ids)",
+                   run(["generate", "--checkpoint", run_dir, "--tokenizer", "bytes", "--prompt", prompt], check=False),
+                   "has 256 tokens but the model has vocab_size 600")
+# Bits per byte: with the byte tokenizer every target is one byte, so it is loss / ln 2; with the
+# trained one, the recorded data.tokenizer is used and a token spans several bytes.
+byte_eval = run(["eval", "--checkpoint", os.path.join(work, "mega-8"), "--data", os.path.join(work, "p2", "train-00000.bin"),
+                 "--seq-len", "16", "--batch-size", "2", "--batches", "2", "--tokenizer", "bytes", "--json"], check=False)
+bj = json.loads(byte_eval.stdout.strip().splitlines()[-1]) if byte_eval.returncode == 0 else {}
+checks.check(bj.get("bytes") == bj.get("tokens") == 64 and abs(bj["bits_per_byte"] - bj["val_loss"] / math.log(2)) < 1e-9,
+             f"eval --tokenizer bytes: bits per byte = loss / ln 2 over 64 bytes: {bj} {byte_eval.stderr[-300:]!r}")
+spm_eval = run(["eval", "--checkpoint", sample_dir, "--data", f"{shards}/train-*.bin", "--seq-len", "16",
+                "--batch-size", "2", "--batches", "2", "--json"], check=False)
+sj = json.loads(spm_eval.stdout.strip().splitlines()[-1]) if spm_eval.returncode == 0 else {}
+checks.check(sj.get("tokenizer") == spm and sj.get("bytes", 0) > sj.get("tokens", 0)
+             and abs(sj["bits_per_byte"] - sj["val_loss"] * sj["tokens"] / math.log(2) / sj["bytes"]) < 1e-9,
+             f"eval reads data.tokenizer from the checkpoint for bits per byte: {sj} {spm_eval.stderr[-300:]!r}")
+no_tok = run(["eval", "--checkpoint", run_dir, "--data", f"{shards}/train-*.bin", "--seq-len", "16", "--batch-size", "2",
+              "--batches", "2", "--json"], check=False)
+checks.check(no_tok.returncode == 0 and "bits_per_byte" not in no_tok.stdout,
+             f"eval without a known tokenizer reports no bits per byte: {no_tok.stdout!r}")
+
+# The export carries the tokenizer it trained with, and its BOS/EOS (SentencePiece: 1 and 2).
+hf_dir = os.path.join(work, "spm-hf")
+proc = run(["export", "--checkpoint", sample_dir, "--format", "hf", "--out", hf_dir], check=False)
+gen = json.load(open(os.path.join(hf_dir, "generation_config.json"))) if proc.returncode == 0 else {}
+tok_cfg = json.load(open(os.path.join(hf_dir, "tokenizer_config.json"))) if proc.returncode == 0 else {}
+checks.check(proc.returncode == 0 and open(os.path.join(hf_dir, "tokenizer.model"), "rb").read() == open(spm, "rb").read()
+             and gen.get("bos_token_id") == 1 and gen.get("eos_token_id") == 2
+             and tok_cfg.get("eos_token") == "</s>" and tok_cfg.get("tokenizer_class") == "LlamaTokenizer",
+             f"export writes tokenizer.model, tokenizer_config.json and BOS/EOS: {gen} {tok_cfg} {proc.stderr[-300:]!r}")
+
 expect_input_error("generate with a tokenizer larger than the model",
                    run(["generate", "--checkpoint", os.path.join(work, "mega-8"), "--tokenizer", spm, "--prompt", prompt], check=False),
                    "vocab_size 256")

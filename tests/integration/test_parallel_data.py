@@ -32,6 +32,8 @@ def main():
     mpi_train(0, run("dp1"), data, STEPS, train__grad_accum_steps=2, checkpoint__interval=2)
     out = mpi_train(2, run("dp2"), data, STEPS, checkpoint__interval=2)
     assert "tensor parallel 1, data parallel 2" in out.output, out.output
+    # mpirun gives ranks a pseudo-terminal; piped output must still carry no colour codes.
+    assert "\x1b[" not in out.output, repr(out.output[:300])
     assert_close_losses(run("dp2"), run("dp1"), 1e-6)
     for group in ("model", "optimizer"):
         diff, scale = max_tensor_difference(final("dp2"), final("dp1"), group)

@@ -1,6 +1,9 @@
 """RUN/tb/: TensorBoard event files. Decodes them here with no TensorFlow: TFRecord framing
-(length, masked CRC32C of it, data, masked CRC32C of the data) and the Event / Summary protobufs
-by their field numbers; checks the checksums and that the scalars equal metrics.jsonl's."""
+(length, masked CRC32C of it, data, masked CRC32C of the data) and the Event / Summary /
+SessionLog protobufs by their field numbers; checks the checksums and that the scalars equal
+metrics.jsonl's. After a lost timeline (the last checkpoint gone, as after kill -9) and a
+resume, the new file starts with a SessionLog START, and TensorBoard's purge rule (a START at
+step s drops every earlier point with step >= s, event_accumulator.py) leaves each step once."""
 import glob
 import os
 import shutil
@@ -82,6 +85,8 @@ def decode_event(data):
             event["step"] = value
         elif field == 3 and wire == 2:
             event["file_version"] = value.decode()
+        elif field == 7 and wire == 2:  # SessionLog {status = 1}
+            event["session_status"] = dict((f, v) for f, _, v in fields(value)).get(1, 0)
         elif field == 5 and wire == 2:
             for vfield, _, entry in fields(value):
                 assert vfield == 1
@@ -93,6 +98,45 @@ def decode_event(data):
                         simple = struct.unpack("<f", evalue)[0]
                 event["scalars"][tag] = simple
     return event
+
+
+SESSION_START = 1
+
+
+def tensorboard_view(run_dir):
+    """tag -> {step: value} as TensorBoard shows it: files in name order, purging on START."""
+    shown = {}
+    for path in sorted(glob.glob(os.path.join(run_dir, "tb", "events.out.tfevents.*"))):
+        for event in map(decode_event, records(path)):
+            if event.get("session_status") == SESSION_START:
+                for points in shown.values():
+                    for step in [s for s in points if s >= event["step"]]:
+                        del points[step]
+            for tag, value in event["scalars"].items():
+                points = shown.setdefault(tag, {})
+                assert event["step"] not in points, f"{tag} step {event['step']} shown twice"
+                points[event["step"]] = value
+    return shown
+
+
+def test_resume_purges_replayed_steps(tmp, data):
+    run = os.path.join(tmp, "resumed")
+    train(run, data, 6, checkpoint__interval=4)
+    # The timeline after step 4 is lost, as after a kill -9 past the step-4 checkpoint.
+    shutil.rmtree(os.path.join(run, "checkpoints", "step_00000006"))
+    with open(os.path.join(run, "checkpoints", "latest"), "w") as f:
+        f.write("step_00000004\n")
+    train(run, data, 10, checkpoint__interval=4)
+    files = sorted(glob.glob(os.path.join(run, "tb", "events.out.tfevents.*")))
+    assert len(files) == 2, files
+    second = [decode_event(r) for r in records(files[1])]
+    assert second[1].get("session_status") == SESSION_START and second[1]["step"] == 5, second[1]
+    # Without the marker steps 5 and 6 would be there twice (tensorboard_view asserts once).
+    shown = tensorboard_view(run)
+    f32 = lambda x: float(np.float32(x))  # noqa: E731
+    assert shown["train/loss"] == {j["step"]: f32(j["loss"]) for j in metrics(run) if "loss" in j}
+    assert sorted(shown["train/loss"]) == list(range(1, 11)), sorted(shown["train/loss"])
+    print("tensorboard: resume at 4 wrote SessionLog START at step 5; each step shown once")
 
 
 def main():
@@ -130,6 +174,7 @@ def main():
             j["step"]: f32(j["analysis"][1]["first_token_attn"]) for j in analysis}
         assert set(by_tag["analysis/layer_0/max_act"]) == {6, 12}
         print(f"tensorboard: {len(events)} events, {len(by_tag)} tags, all checksums valid")
+        test_resume_purges_replayed_steps(tmp, data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

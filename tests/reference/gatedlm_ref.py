@@ -75,6 +75,7 @@ DEFAULT_CONFIG = {
         "sample_interval": 0,
         "sample_prompt": "The",
         "recompute": "none",
+        "peak_tflops": 0.0,  # what MFU is reported against; no effect on the math
     },
     "optimizer": {
         "type": "adamw",

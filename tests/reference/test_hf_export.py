@@ -2,12 +2,16 @@
 """Hugging Face export/import: `gatedlm export --format hf` and `gatedlm import --hf`.
 
 For the baseline, G1 headwise, G1 elementwise (one of them untied) and a Qwen3-MoE with a G1
-gate (its MoE block written after Hugging Face's Qwen3MoeSparseMoeBlock) this test:
+gate (its MoE block written after Hugging Face's Qwen3MoeSparseMoeBlock) this test (G1 elementwise
+in the default layout, transformers' own Qwen3-Next; the headwise and MoE cases with --layout
+official, the paper's modeling_qwen3.py):
   1. trains dense-tiny 2 steps on a generated llm.c shard and exports the checkpoint (fp32);
   2. parses model.safetensors with its own reader (below) and checks config.json's HF keys;
   3. runs an independent Qwen3 forward in float64 written after the official gated-attention
      modeling_qwen3.py (widened q_proj split per KV group, sigmoid(gate) on the SDPA output
-     before o_proj) on the exported tensors, and compares it
+     before o_proj), or after transformers' modeling_qwen3_next.py (q_proj viewed as
+     [B, T, H, 2D] and chunked into query and gate per head; RMSNorms scale by 1 + weight; every
+     layer full attention), on the exported tensors, and compares it
        - with the same forward over model.h5 in gatedlm's layout (separate gate_proj),
        - with `gatedlm eval`'s loss on the checkpoint (gatedlm's own numbers),
        - with `gatedlm oracle-dump`'s logits, its weights packed into the official layout here;
@@ -15,7 +19,10 @@ gate (its MoE block written after Hugging Face's Qwen3MoeSparseMoeBlock) this te
      evaluates identically, that `train --resume` starts from it, and that a re-export is
      identical;
   5. exports bf16 and checks every value is the round-to-nearest-even of the fp32 one.
-Then an unsupported variant (G2) must be refused with exit 2 and a message that names it.
+Then an unsupported variant (G2) must be refused with exit 2 and a message that names it, and
+so must G1 headwise without --layout official. The tokenizer files (--tokenizer bytes: a
+byte-level tokenizer.json) decode every byte, and generation_config.json carries BOS/EOS keys.
+transformers itself is not installed here: these readers are independent of gatedlm's code.
 Fails (never skips) when GATEDLM is unset or a command fails.
 """
 
@@ -132,6 +139,14 @@ def official_q_and_gate(p, pre, x, cfg):
     return q.reshape(b, t, H, D), gate
 
 
+def next_q_and_gate(p, pre, x, cfg):
+    """modeling_qwen3_next.py: q_proj [2*H*D, C] viewed per head as [query D | gate D]."""
+    b, t, _ = x.shape
+    H, D = cfg["num_attention_heads"], cfg["head_dim"]
+    q, gate = torch.chunk((x @ p[pre + "q_proj.weight"].T).view(b, t, H, 2 * D), 2, dim=-1)
+    return q, gate
+
+
 def gatedlm_q_and_gate(p, pre, x, cfg):
     """gatedlm's layout: q_proj [H*D, C] and a separate gate_proj [H or H*D, C]."""
     b, t, _ = x.shape
@@ -170,9 +185,12 @@ def hf_moe_block(p, m, x, cfg):
     return out
 
 
-def forward(p, cfg, tokens, q_and_gate):
+def forward(p, cfg, tokens, q_and_gate, zero_centred=False):
+    """zero_centred: RMSNorm weights stored as w - 1 (Qwen3-Next scales by 1 + weight)."""
     H, K, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
     eps, theta = cfg["rms_norm_eps"], cfg["rope_theta"]
+    if zero_centred:
+        p = {k: (1 + v if k.endswith("norm.weight") else v) for k, v in p.items()}
     b, t = tokens.shape
     h = p["model.embed_tokens.weight"][tokens]
     mask = torch.full((t, t), float("-inf"), dtype=torch.float64).triu(1)
@@ -213,6 +231,23 @@ def to_torch(arrays):
     return {k: torch.from_numpy(np.asarray(v, np.float64)) for k, v in arrays.items()}
 
 
+def pack_next(params, cfg):
+    """Python's own conversion of gatedlm tensors into Qwen3-Next's: per-head [q | gate] rows,
+    norms minus one."""
+    H, D = cfg["num_attention_heads"], cfg["head_dim"]
+    out = {}
+    for name, w in params.items():
+        if name.endswith("self_attn.gate_proj.weight"):
+            continue
+        if name.endswith("self_attn.q_proj.weight"):
+            g = params[name.replace("q_proj", "gate_proj")]
+            w = np.concatenate([w.reshape(H, D, -1), g.reshape(H, D, -1)], axis=1).reshape(-1, w.shape[1])
+        elif name.endswith("norm.weight"):
+            w = w - 1
+        out[name] = w
+    return out
+
+
 def pack_official(params, cfg):
     """Python's own packing of gatedlm tensors into the official widened q_proj."""
     H, K, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
@@ -248,7 +283,8 @@ def model_h5(path):
         return {k: f["model"][k][()] for k in f["model"].keys()}
 
 
-def run_case(name, overrides, tmp, shard, tokens):
+def run_case(name, overrides, tmp, shard, tokens, layout=()):
+    """layout: export's extra arguments (["--layout", "official"] for the paper's layout)."""
     print(f"--- {name}", flush=True)
     model_yaml = os.path.join(SOURCE_DIR, "configs", "models", "dense-tiny.yaml")
     sets = [f"train.seq_len={T}", f"train.micro_batch_size={B}", "train.steps=2",
@@ -264,16 +300,29 @@ def run_case(name, overrides, tmp, shard, tokens):
     ours = model_h5(os.path.join(ckpt, "model.h5"))
 
     out = os.path.join(tmp, name, "hf")
-    gatedlm("export", "--checkpoint", run_dir, "--format", "hf", "--out", out)
+    gatedlm("export", "--checkpoint", run_dir, "--format", "hf", "--out", out, *layout)
     cfg = json.load(open(os.path.join(out, "config.json")))
+    nxt = cfg["model_type"] == "qwen3_next"
+    hf_q_and_gate = next_q_and_gate if nxt else official_q_and_gate
+    pack_hf = pack_next if nxt else pack_official
     gen = json.load(open(os.path.join(out, "generation_config.json")))
     check(isinstance(gen, dict), f"{name}: generation_config.json is a JSON object")
-    missing = [k for k in HF_KEYS if k not in cfg]
+    check(gen.get("bos_token_id", 0) is None and gen.get("eos_token_id", 0) is None,
+          f"{name}: no tokenizer recorded, so BOS/EOS are null: {gen}")
+    keys = [k for k in HF_KEYS if not (nxt and k.endswith("_attn_output_gate"))]
+    missing = [k for k in keys if k not in cfg]
     check(not missing, f"{name}: config.json has the HF keys (missing {missing})")
-    moe = "qwen3_moe" if "num_experts" in cfg else None
-    want_arch = ["Qwen3MoeForCausalLM"] if moe else ["Qwen3ForCausalLM"]
-    check(cfg["architectures"] == want_arch and cfg["model_type"] == (moe or "qwen3")
-          and cfg["torch_dtype"] == "float32", f"{name}: architectures / model_type / torch_dtype")
+    if nxt:
+        L = cfg["num_hidden_layers"]
+        check(cfg["architectures"] == ["Qwen3NextForCausalLM"] and cfg["layer_types"] == ["full_attention"] * L
+              and cfg["partial_rotary_factor"] == 1.0 and cfg["mlp_only_layers"] == list(range(L))
+              and cfg["num_experts"] == 0, f"{name}: a Qwen3-Next of full-attention dense layers")
+    else:
+        moe = "qwen3_moe" if "num_experts" in cfg else None
+        want_arch = ["Qwen3MoeForCausalLM"] if moe else ["Qwen3ForCausalLM"]
+        check(cfg["architectures"] == want_arch and cfg["model_type"] == (moe or "qwen3"),
+              f"{name}: architectures / model_type")
+    check(cfg["torch_dtype"] == "float32", f"{name}: torch_dtype")
     import yaml
     model_cfg = yaml.safe_load(open(os.path.join(ckpt, "config.yaml")))["model"]
     same = [k for k in ("hidden_size", "intermediate_size", "num_hidden_layers",
@@ -287,7 +336,7 @@ def run_case(name, overrides, tmp, shard, tokens):
     check(not any("self_attn.gate_proj" in k for k in hf), f"{name}: no separate gate_proj in HF")
     check(("lm_head.weight" in hf) == (not cfg["tie_word_embeddings"]), f"{name}: lm_head iff untied")
     H, D = cfg["num_attention_heads"], cfg["head_dim"]
-    gw = H if cfg["headwise_attn_output_gate"] else H * D if cfg["elementwise_attn_output_gate"] else 0
+    gw = H * D if nxt else H if cfg["headwise_attn_output_gate"] else H * D if cfg["elementwise_attn_output_gate"] else 0
     qshape = hf["model.layers.0.self_attn.q_proj.weight"].shape
     check(qshape == (H * D + gw, cfg["hidden_size"]), f"{name}: q_proj widened to {qshape}")
 
@@ -298,11 +347,18 @@ def run_case(name, overrides, tmp, shard, tokens):
     inp = torch.from_numpy(tokens[: n * T + 1].astype(np.int64))
     x = torch.stack([inp[i * T: i * T + T] for i in range(n)])
     y = torch.stack([inp[i * T + 1: i * T + T + 1] for i in range(n)])
-    logits_hf = forward(to_torch(hf), cfg, x, official_q_and_gate)
+    logits_hf = forward(to_torch(hf), cfg, x, hf_q_and_gate, zero_centred=nxt)
     logits_ours = forward(to_torch(ours), cfg, x, gatedlm_q_and_gate)
     err = rel_err(logits_hf.numpy(), logits_ours.numpy())
-    check(err <= 1e-12, f"{name}: official-layout logits == gatedlm-layout logits (rel {err:.2e})")
-    if gw:
+    check(err <= 1e-12, f"{name}: {cfg['model_type']}-layout logits == gatedlm-layout logits (rel {err:.2e})")
+    if nxt:
+        # Negative controls: the official grouping read as Qwen3-Next's, and norms read as w.
+        werr = rel_err(forward(to_torch(pack_official(ours, cfg)), cfg, x, next_q_and_gate,
+                               zero_centred=False).numpy(), logits_ours.numpy())
+        check(werr > 100 * TOL, f"{name}: the official layout read as Qwen3-Next's is detected (rel {werr:.2e})")
+        nerr = rel_err(forward(to_torch(hf), cfg, x, next_q_and_gate).numpy(), logits_ours.numpy())
+        check(nerr > 100 * TOL, f"{name}: norms read without the 1 + w are detected (rel {nerr:.2e})")
+    elif gw:
         # Negative control: the same rows in a plausible wrong order (all queries, then all gates:
         # Qwen3-Next-like grouping ignored) must be caught, or the comparison above proves nothing.
         wrong = dict(hf)
@@ -327,9 +383,9 @@ def run_case(name, overrides, tmp, shard, tokens):
         dparams = {k: f["params"][k][()] for k in f["params"].keys()}
         dinputs = torch.from_numpy(f["batch/inputs"][()].astype(np.int64))
         dlogits = f["forward/logits"][()]
-    ref = forward(to_torch(pack_official(dparams, cfg)), cfg, dinputs, official_q_and_gate)
+    ref = forward(to_torch(pack_hf(dparams, cfg)), cfg, dinputs, hf_q_and_gate, zero_centred=nxt)
     derr = rel_err(dlogits, ref.numpy())
-    check(derr <= TOL, f"{name}: official-layout forward reproduces gatedlm logits (rel {derr:.2e})")
+    check(derr <= TOL, f"{name}: {cfg['model_type']}-layout forward reproduces gatedlm logits (rel {derr:.2e})")
 
     # export -> import: every tensor bit-identical; re-export byte-identical.
     imported = os.path.join(tmp, name, "imported")
@@ -350,7 +406,7 @@ def run_case(name, overrides, tmp, shard, tokens):
     proc = gatedlm(*rargs, expect=None)
     check(proc.returncode == 0, f"{name}: train --resume from the import runs (exit {proc.returncode})")
     out2 = os.path.join(tmp, name, "hf2")
-    gatedlm("export", "--checkpoint", imported, "--format", "hf", "--out", out2)
+    gatedlm("export", "--checkpoint", imported, "--format", "hf", "--out", out2, *layout)
     t2, _ = read_safetensors(os.path.join(out2, "model.safetensors"))
     same_bytes = sorted(t2) == sorted(tensors) and all(
         t2[k][1].tobytes() == tensors[k][1].tobytes() for k in tensors)
@@ -358,7 +414,7 @@ def run_case(name, overrides, tmp, shard, tokens):
 
     # bf16: round-to-nearest-even of the fp32 values.
     out_bf = os.path.join(tmp, name, "hf-bf16")
-    gatedlm("export", "--checkpoint", run_dir, "--format", "hf", "--out", out_bf, "--dtype", "bf16")
+    gatedlm("export", "--checkpoint", run_dir, "--format", "hf", "--out", out_bf, "--dtype", "bf16", *layout)
     tb, _ = read_safetensors(os.path.join(out_bf, "model.safetensors"))
     cfg_bf = json.load(open(os.path.join(out_bf, "config.json")))
     ok = cfg_bf["torch_dtype"] == "bfloat16" and all(d == "BF16" for d, _ in tb.values())
@@ -378,7 +434,9 @@ def main():
     tokens = write_shard(shard)
     gate = "model.attention_gate."
     run_case("baseline", [f"{gate}position=none"], tmp, shard, tokens)
-    run_case("g1-headwise", [f"{gate}position=sdpa", f"{gate}granularity=headwise"], tmp, shard, tokens)
+    official = ["--layout", "official"]
+    run_case("g1-headwise", [f"{gate}position=sdpa", f"{gate}granularity=headwise"], tmp, shard, tokens,
+             official)
     run_case("g1-elementwise-untied", [f"{gate}position=sdpa", f"{gate}granularity=elementwise",
                                        "model.tie_word_embeddings=false"], tmp, shard, tokens)
     # Qwen3-MoE: layer 0 dense (mlp_only_layers), layer 1 top-2 of 4 experts, a G1 gate on top.
@@ -386,7 +444,33 @@ def main():
     run_case("moe-g1-headwise", [f"{gate}position=sdpa", f"{gate}granularity=headwise",
                                  f"{moe}num_experts=4", f"{moe}num_experts_per_tok=2",
                                  f"{moe}moe_intermediate_size=32", f"{moe}first_k_dense_replace=1",
-                                 f"{moe}router_aux_loss_coef=0.01"], tmp, shard, tokens)
+                                 f"{moe}router_aux_loss_coef=0.01"], tmp, shard, tokens, official)
+
+    # G1 headwise has no layout stock transformers loads: refused unless --layout official.
+    proc = gatedlm("export", "--checkpoint", os.path.join(tmp, "g1-headwise", "run"), "--format", "hf",
+                   "--out", os.path.join(tmp, "g1-headwise", "hf-auto"), expect=2)
+    msg = proc.stderr.strip()
+    check("headwise" in msg and "--layout official" in msg and len(msg.splitlines()) == 1,
+          f"G1 headwise export without --layout official refused with exit 2: {msg}")
+
+    # The byte tokenizer as a byte-level tokenizer.json: id b is byte b, no merges.
+    tok_out = os.path.join(tmp, "baseline", "hf-tok")
+    gatedlm("export", "--checkpoint", os.path.join(tmp, "baseline", "run"), "--format", "hf",
+            "--out", tok_out, "--tokenizer", "bytes")
+    tj = json.load(open(os.path.join(tok_out, "tokenizer.json")))
+    tc = json.load(open(os.path.join(tok_out, "tokenizer_config.json")))
+    vocab = tj["model"]["vocab"]
+    # GPT-2's bytes_to_unicode, written out here independently of gatedlm's table.
+    printable = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    spelled, extra = {}, 0
+    for byte in range(256):
+        spelled[byte] = chr(byte) if byte in printable else chr(256 + extra)
+        extra += byte not in printable
+    check(tj["model"]["type"] == "BPE" and tj["model"]["merges"] == [] and len(vocab) == 256
+          and all(vocab[spelled[b]] == b for b in range(256))
+          and tj["pre_tokenizer"]["type"] == "ByteLevel" and tj["decoder"]["type"] == "ByteLevel"
+          and tc["tokenizer_class"] == "PreTrainedTokenizerFast",
+          "bytes exports as a byte-level tokenizer.json whose id b is byte b")
 
     # A variant no public modelling code expresses: exit 2, one line naming it.
     run_dir = os.path.join(tmp, "g2", "run")

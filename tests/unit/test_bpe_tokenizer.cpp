@@ -143,6 +143,23 @@ std::string error_of(const std::function<void()>& f) {
   return "(no InputError)";
 }
 
+// The byte tokenizer written for a Hugging Face export reads back as byte-level BPE whose ids
+// are the bytes: any byte string encodes to its bytes and decodes to itself.
+TEST(BpeTokenizer, ByteTokenizerJsonIsTheByteTokenizer) {
+  BpeTokenizer t(parse_hf_tokenizer_json(byte_tokenizer_json(), "bytes.json"));
+  EXPECT_EQ(t.vocab_size(), 256);
+  std::string all;
+  for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
+  const std::string text = "KING:\n  caf\xc3\xa9 \xff" + all;
+  const std::vector<int32_t> ids = t.encode(text);
+  ASSERT_EQ(ids.size(), text.size());
+  for (size_t i = 0; i < text.size(); ++i)
+    EXPECT_EQ(ids[i], static_cast<unsigned char>(text[i])) << i;
+  EXPECT_EQ(t.decode(ids), text);
+  EXPECT_EQ(byte_level_spelling('A'), "A");
+  EXPECT_EQ(byte_level_spelling(' '), "\xc4\xa0");  // GPT-2's "Ġ"
+}
+
 TEST(BpeTokenizer, HandWrittenVocabularyMergesByRank) {
   const BpeTokenizer tok = tiny();
   EXPECT_EQ(tok.vocab_size(), 262);

@@ -397,6 +397,8 @@ TEST(ConfigValidation, ImpossibleShapesAreRejectedAtTheirKey) {
             "cfg.yaml:2:17: scheduler.warmup_steps must be at least 0, got -1");
   EXPECT_EQ(text_error("optimizer:\n  weight_decay: -0.1\n"),
             "cfg.yaml:2:17: optimizer.weight_decay must be a non-negative number, got -0.1");
+  EXPECT_EQ(text_error("train:\n  peak_tflops: -1\n"),
+            "cfg.yaml:2:16: train.peak_tflops must be a non-negative number, got -1");
   EXPECT_EQ(
       text_error("parallel:\n  tensor: 3\n"),
       "cfg.yaml:2:11: model.num_attention_heads (4) must be divisible by parallel.tensor (3)");

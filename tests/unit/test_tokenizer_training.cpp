@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "gatedlm/core/error.h"
 #include "gatedlm/data/tokenizer_files.h"
@@ -81,6 +83,38 @@ TEST_F(TokenizerTrainingTest, BadOptionsAreInputErrors) {
   EXPECT_EQ(message(o), (dir_ / "absent.txt").string() + ": expected a readable text file");
   o = options("wordpiece");
   EXPECT_EQ(message(o), "--type: expected bpe or unigram, found 'wordpiece'");
+}
+
+// The default (nmt_nfkc) turns newlines into spaces and collapses runs of spaces; identity
+// normalisation without whitespace removal keeps the text as it is (newlines through byte
+// fallback), and without byte fallback an unseen character is <unk>.
+TEST_F(TokenizerTrainingTest, NormalisationAndByteFallbackAreOptions) {
+  const std::string text = "the fox\n\nsaid  speaker 7.\n";
+  TokenizerTrainOptions standard = options("bpe");
+  train_sentencepiece(standard);
+  const auto nfkc = load_tokenizer(standard.out);
+  EXPECT_NE(nfkc->decode(nfkc->encode(text)), text);
+
+  TokenizerTrainOptions keep = options("bpe");
+  keep.out = (dir_ / "identity.model").string();
+  keep.normalization = "identity";
+  keep.remove_extra_whitespaces = false;
+  train_sentencepiece(keep);
+  const auto identity = load_tokenizer(keep.out);
+  EXPECT_EQ(identity->decode(identity->encode(text)), text);
+
+  TokenizerTrainOptions no_bytes = options("bpe");
+  no_bytes.out = (dir_ / "nobytes.model").string();
+  no_bytes.byte_fallback = false;
+  train_sentencepiece(no_bytes);
+  const auto unk = load_tokenizer(no_bytes.out);
+  const std::vector<int32_t> ids = unk->encode("\xe6\xbc\xa2");
+  EXPECT_NE(std::find(ids.begin(), ids.end(), 0), ids.end())
+      << "an unseen CJK character is <unk> (id 0) without byte fallback";
+
+  TokenizerTrainOptions bad = options("bpe");
+  bad.normalization = "nfd";
+  EXPECT_THROW(train_sentencepiece(bad), InputError);
 }
 
 }  // namespace

@@ -97,6 +97,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual Device device() const = 0;
   virtual std::string name() const = 0;
+  // The chip ops run on ("NVIDIA H100 80GB HBM3", the CPU's model name): what a fixed FLOP peak
+  // is looked up by (train/hardware_peak.h). "" when unknown.
+  virtual std::string hardware() const { return ""; }
   virtual BackendProbes& probes() = 0;
 
 #define GATEDLM_BACKEND_OP(ret, name, params) virtual ret name params = 0;

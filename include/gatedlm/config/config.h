@@ -112,6 +112,9 @@ struct TrainConfig {
   int64_t sample_interval = 0;   // 0 = off; else log a continuation of sample_prompt
   std::string sample_prompt = "The";
   RecomputeMode recompute = RecomputeMode::none;
+  // The hardware peak MFU is taken against, TFLOP/s per process; 0 = look it up (GPU table) or
+  // use the machine's cached sgemm peak (CPU). docs/outputs.md.
+  double peak_tflops = 0.0;
 
   bool operator==(const TrainConfig&) const = default;
 };

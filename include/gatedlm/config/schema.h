@@ -100,6 +100,7 @@ void visit_fields(TrainConfig& train, V& v) {
   v.field("sample_interval", train.sample_interval);
   v.field("sample_prompt", train.sample_prompt);
   v.field("recompute", train.recompute);
+  v.field("peak_tflops", train.peak_tflops);
 }
 
 template <class V>

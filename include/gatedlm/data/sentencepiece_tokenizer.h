@@ -30,6 +30,8 @@ class SentencePieceTokenizer final : public Tokenizer {
   int64_t vocab_size() const override;
   int32_t eos_id() const override;  // -1 when the model has none
   int32_t bos_id() const;
+  // The piece's text as the model spells it ("</s>" for EOS, which decode() drops).
+  std::string piece(int32_t id) const;
   std::string name() const override { return name_; }
 
  private:

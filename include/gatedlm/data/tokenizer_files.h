@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gatedlm/data/bpe_tokenizer.h"
 #include "gatedlm/data/tokenizer.h"
@@ -24,6 +25,20 @@ BpeModel parse_bpe_vocab_merges(std::string_view vocab_json, const std::string& 
 // added_tokens (all matched in the text before BPE). EOS/BOS come from well-known added token
 // names (<|endoftext|>, <|end_of_text|>, </s>; <|begin_of_text|>, <s>).
 BpeModel parse_hf_tokenizer_json(std::string_view json, const std::string& name);
+
+// GPT-2's bytes_to_unicode: how byte-level vocabularies spell `byte` (UTF-8).
+std::string byte_level_spelling(unsigned char byte);
+// The byte tokenizer ("bytes": id = byte) as a Hugging Face tokenizer.json: byte-level BPE whose
+// vocabulary is the 256 bytes and which has no merges, so tokenizers and transformers read it.
+std::string byte_tokenizer_json();
+
+// The files a tokenizer spec names (below), resolved as load_tokenizer resolves them: what an
+// export copies beside the model. InputError as load_tokenizer for a spec that names none.
+struct TokenizerFiles {
+  enum class Kind { bytes, hf_json, bpe_pair, sentencepiece } kind;
+  std::vector<std::string> paths;  // hf_json, sentencepiece: the file; bpe_pair: vocab, merges
+};
+TokenizerFiles find_tokenizer_files(const std::string& spec);
 
 // spec: "bytes"; a tokenizer.json file; encoder.json or vocab.json (its merges file beside it);
 // a SentencePiece .model; or a directory holding tokenizer.json, encoder.json + vocab.bpe,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gatedlm/data/loader.h"
+#include "gatedlm/data/tokenizer.h"
 #include "gatedlm/model/instrumentation.h"
 #include "gatedlm/model/transformer.h"
 
@@ -33,6 +34,13 @@ std::vector<PositionBucket> position_buckets(const std::vector<double>& position
 // F-Attn, M-Act and gate scores over the same batches.
 EvalResult evaluate(Transformer& model, BatchLoader& loader, int64_t batches,
                     ModelAnalysis* analysis = nullptr);
+
+// The UTF-8 bytes the targets of the loader's first `batches` batches decode to, window by
+// window (the loader is reset first): what bits per byte divides by, so that models with
+// different tokenizers compare on the same text.
+int64_t target_bytes(BatchLoader& loader, int64_t batches, const Tokenizer& tokenizer);
+// Bits per byte of a mean loss (nats per token) over `tokens` targets that decode to `bytes`.
+double bits_per_byte(double loss, int64_t tokens, int64_t bytes);
 
 // The keys an evaluation may override (eval --set, a sweep's evaluate settings):
 // model.rope_theta and model.rope_scaling[.key]. They change no tensor shape, and long-context

@@ -1,12 +1,15 @@
 // RUN/metrics.jsonl: one JSON object per line, flushed as written so a crash loses nothing and
 // reports can read a live run. With a TensorBoard directory, the numeric scalars of each line
 // also go to an event file there (train/loss, train/lr, val/loss, analysis/first_token_attn, ...).
+// Where steps run again (a resume, a rollback) the event file gets a SessionLog START at the
+// step they restart from, so TensorBoard purges the points after it that the replay rewrites.
 #pragma once
 
 #include <cstdint>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "gatedlm/train/tensorboard.h"
@@ -15,9 +18,10 @@ namespace gatedlm {
 
 class MetricsWriter {
  public:
-  // append = false truncates (a fresh run); true continues a resumed run's file.
-  // tensorboard_dir: "" = no event files.
-  MetricsWriter(const std::string& path, bool append, const std::string& tensorboard_dir = "");
+  // resumed_at: nullopt truncates (a fresh run); a step continues a resumed run's file, whose
+  // steps after it run again. tensorboard_dir: "" = no event files.
+  MetricsWriter(const std::string& path, std::optional<int64_t> resumed_at,
+                const std::string& tensorboard_dir = "");
   void write(const nlohmann::json& line);
   // Drops the lines of steps after `step` but the "event" lines (a rollback replays the steps).
   void rewind(int64_t step);

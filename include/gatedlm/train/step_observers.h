@@ -22,7 +22,7 @@ struct StepObservers {
   // Built in the order the run has always prepared them (the analysis batch is read before the
   // tokenizer, both before the checkpoint writer exists); the log window starts last.
   StepObservers(const std::string& run_dir, const std::string& config_yaml, TrainSetup& setup,
-                RunProgress& progress, MetricsWriter* metrics, double peak_gflops,
+                RunProgress& progress, MetricsWriter* metrics, const ThroughputReference& reference,
                 const std::string& resumed_from);
 
   // After the update of step `step` (1-based) was applied: the train log line.

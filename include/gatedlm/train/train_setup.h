@@ -44,7 +44,7 @@ struct TrainSetup {
   // holds them.
   void restore(const ResumePoint& point);
   // Logs the model's size, FLOPs and tokens per step and the parallel layout.
-  void log_plan(double peak_gflops) const;
+  void log_plan() const;
   // The whole model's parameters (every shard and expert counted once).
   int64_t parameter_count() const;
   // The loaders whose positions a checkpoint records.

@@ -18,6 +18,7 @@ class CpuBackend final : public Backend, public BackendProbes {
  public:
   Device device() const override { return Device::cpu; }
   std::string name() const override { return "cpu"; }
+  std::string hardware() const override;
   BackendProbes& probes() override { return *this; }
   using Backend::empty;  // the fp32 shorthand beside the typed op
 

@@ -1,4 +1,5 @@
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -33,6 +34,23 @@ int parse_threads(const char* name, const std::string& text) {
 }
 
 }  // namespace
+
+namespace cpu {
+
+// /proc/cpuinfo's first "model name" (Linux); "" elsewhere.
+std::string CpuBackend::hardware() const {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) break;
+    const size_t start = line.find_first_not_of(" \t", colon + 1);
+    return start == std::string::npos ? "" : line.substr(start);
+  }
+  return "";
+}
+
+}  // namespace cpu
 
 int default_cpu_threads() {
   for (const char* name : {"GATEDLM_THREADS", "OMP_NUM_THREADS"}) {

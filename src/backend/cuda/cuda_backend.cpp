@@ -56,6 +56,12 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   check_blas(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
 }
 
+std::string CudaBackend::hardware() const {
+  cudaDeviceProp prop{};
+  check(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
+  return prop.name;
+}
+
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
   cudaFree(scratch_);

@@ -31,6 +31,7 @@ class CudaBackend final : public Backend, public BackendProbes {
 
   Device device() const override { return Device::cuda; }
   std::string name() const override { return "cuda"; }
+  std::string hardware() const override;
 
   BackendProbes& probes() override { return *this; }
   using Backend::empty;  // the fp32 shorthand beside the typed op
