@@ -250,9 +250,8 @@ TEST(ConfigRoundTrip, ResolvedYamlReloadsToTheSameConfig) {
        "aux_loss_scope: micro_batch, router_aux_loss_coef: 0.001}",
        "model.sdpa_output_transform=rmsnorm", "optimizer.lr=0.30000000000000004",
        "optimizer.eps=1e-300", "scheduler.min_lr=1.2345678901234567e-5",
-       "train.seed=18446744073709551615", "scheduler.type=wsd",
-       "stability.on_spike=rollback", "data.val=\"odd \\\"quoted\\\" path\"",
-       "train.max_grad_norm=-.inf"});
+       "train.seed=18446744073709551615", "scheduler.type=wsd", "stability.on_spike=rollback",
+       "data.val=\"odd \\\"quoted\\\" path\"", "train.max_grad_norm=-.inf"});
   const std::string yaml = config_to_yaml(original);
   const Config reloaded = load_config_text(yaml, "config.yaml");
   expect_same_settings(original, reloaded);
