@@ -3,15 +3,17 @@
 SessionLog protobufs by their field numbers; checks the checksums and that the scalars equal
 metrics.jsonl's. After a lost timeline (the last checkpoint gone, as after kill -9) and a
 resume, the new file starts with a SessionLog START, and TensorBoard's purge rule (a START at
-step s drops every earlier point with step >= s, event_accumulator.py) leaves each step once."""
+step s drops every earlier point with step >= s, event_accumulator.py) leaves each step once;
+likewise after a stability rollback within one file."""
 import glob
 import os
 import shutil
 import struct
+import subprocess
 
 import numpy as np
 
-from sweep_util import make_shard, metrics, train, work_dir
+from sweep_util import ENV, make_shard, metrics, train, train_args, work_dir
 
 
 def crc32c(data):
@@ -139,6 +141,25 @@ def test_resume_purges_replayed_steps(tmp, data):
     print("tensorboard: resume at 4 wrote SessionLog START at step 5; each step shown once")
 
 
+def test_rollback_purges_replayed_steps(tmp, data):
+    """A NaN loss at step 6 rolls back to the step-4 checkpoint: 5 is logged, then replayed."""
+    run = os.path.join(tmp, "rollback")
+    proc = subprocess.run(train_args(data, 8, checkpoint__interval=4,
+                                     stability__on_nonfinite="rollback") + ["--run-dir", run],
+                          env=dict(ENV, GATEDLM_FAULT_NAN_LOSS_STEPS="6"), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [j["to_step"] for j in metrics(run) if j.get("event") == "rollback"] == [4]
+    files = glob.glob(os.path.join(run, "tb", "events.out.tfevents.*"))
+    assert len(files) == 1, files
+    starts = [e["step"] for e in map(decode_event, records(files[0]))
+              if e.get("session_status") == SESSION_START]
+    assert starts == [5], starts
+    shown = tensorboard_view(run)  # asserts every step once
+    assert sorted(shown["train/loss"]) == list(range(1, 9)), sorted(shown["train/loss"])
+    print("tensorboard: rollback to 4 wrote SessionLog START at step 5; each step shown once")
+
+
 def main():
     tmp = work_dir("tensorboard")
     try:
@@ -175,6 +196,7 @@ def main():
         assert set(by_tag["analysis/layer_0/max_act"]) == {6, 12}
         print(f"tensorboard: {len(events)} events, {len(by_tag)} tags, all checksums valid")
         test_resume_purges_replayed_steps(tmp, data)
+        test_rollback_purges_replayed_steps(tmp, data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
