@@ -227,12 +227,17 @@ def plot_fattn_over_training(runs, path):
     ax.set_xlabel("step")
     ax.set_ylabel("F-Attn (mean over layers)")
     ax.set_title(f"Attention on the first token during training\n{style_note(runs)}", fontsize=10)
+    finish_curves(fig, ax, path, len(curves))
+    return True
+
+
+def finish_curves(fig, ax, path, count):
+    """Grid, legend (two columns past ten runs) and the PNG of a plot of one curve per run."""
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2 if len(curves) > 10 else 1, loc="upper right")
+    ax.legend(fontsize=7, ncol=2 if count > 10 else 1, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return True
 
 
 def plot_val_loss(runs, path):
@@ -247,11 +252,7 @@ def plot_val_loss(runs, path):
     ax.set_xlabel("step")
     ax.set_ylabel("validation loss (mean over train.eval_batches)")
     ax.set_title(f"Validation loss\n{style_note(runs)}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2 if len(curves) > 10 else 1, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_curves(fig, ax, path, len(curves))
     return True
 
 
