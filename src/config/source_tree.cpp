@@ -30,18 +30,72 @@ constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;
 
 }  // namespace
 
+namespace {
+
+bool is_marker(const std::string& line, const char* marker) {
+  return line.compare(0, 3, marker) == 0 &&
+         (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+}
+
+bool is_blank_or_comment(const std::string& line, size_t from) {
+  const size_t at = line.find_first_not_of(" \t\r", from);
+  return at == std::string::npos || line[at] == '#';
+}
+
+// The 0-based line where a second YAML document starts, if any: a "---" after content or
+// after another "---", or anything but comments after a "..." end marker. (yaml-cpp 0.7's
+// LoadAll, which would say the same, never returns on some inputs, e.g. a lone ",".) Markers sit
+// at column 0, where no block scalar's content can. The line given is the second document's
+// first content, else its marker.
+std::optional<int> second_document_line(const std::string& text) {
+  std::istringstream lines(text);
+  bool content = false, started = false, ended = false;
+  std::optional<int> second;
+  int number = 0;
+  for (std::string line; std::getline(lines, line); ++number) {
+    const bool start = is_marker(line, "---");
+    const bool has_content = start ? !is_blank_or_comment(line, 3)
+                                   : !is_marker(line, "...") && !is_blank_or_comment(line, 0);
+    if (second) {
+      if (has_content) return number;
+      continue;
+    }
+    if (start && (content || started || ended)) {
+      second = number;
+      if (has_content) return number;
+    } else if (start) {
+      started = true;
+    } else if (is_marker(line, "...")) {
+      ended = true;
+    } else if (has_content && ended) {
+      return number;
+    }
+    content = content || has_content;
+  }
+  return second;
+}
+
+// InputError at the second document's line (`message` says what was expected), if there is one.
+void refuse_second_document(const std::string& text, const SourceText& source,
+                            const std::string& message) {
+  const std::optional<int> line = second_document_line(text);
+  if (!line) return;
+  YAML::Mark mark;
+  mark.line = *line;
+  mark.column = 0;
+  throw InputError(at(source.locate(mark), message));
+}
+
+}  // namespace
+
 // One document only: yaml-cpp's Load would silently ignore everything after a second `---`.
 YAML::Node parse_yaml_document(const std::string& text, const SourceText& source) {
-  std::vector<YAML::Node> documents;
+  refuse_second_document(text, source, "expected one YAML document, found a second one");
   try {
-    documents = YAML::LoadAll(text);
+    return YAML::Load(text);
   } catch (const YAML::Exception& error) {
     throw InputError(at(source.locate(error.mark), "invalid YAML: " + error.msg));
   }
-  if (documents.size() > 1)
-    throw InputError(at(source.locate(documents[1].Mark()),
-                        "expected one YAML document, found a second one (after '---')"));
-  return documents.empty() ? YAML::Node() : documents.front();
 }
 
 namespace {
@@ -177,9 +231,10 @@ SourceNode resolve_base(SourceNode root, const fs::path& directory, BaseChain& c
 // An override's value as YAML. Text YAML cannot read is taken as a plain string (a glob like
 // *.bin reads as an alias), unless it starts like a list, map or quoted string.
 YAML::Node parse_override_value(const std::string& text, const SourceText& source) {
-  std::vector<YAML::Node> documents;
+  // "x=1\n---\n2" (or "...") would keep 1 and drop the rest silently.
+  refuse_second_document(text, source, "expected one YAML value, found a second document");
   try {
-    documents = YAML::LoadAll(text);
+    return YAML::Load(text);
   } catch (const YAML::Exception& error) {
     const std::size_t first = text.find_first_not_of(' ');
     const char lead = first == std::string::npos ? ' ' : text[first];
@@ -188,10 +243,6 @@ YAML::Node parse_override_value(const std::string& text, const SourceText& sourc
     }
     return YAML::Node(first == std::string::npos ? std::string() : text.substr(first));
   }
-  if (documents.size() > 1)  // "x=1\n---\n2" (or "...") would keep 1 and drop the rest silently
-    throw InputError(
-        at(source.locate(documents[1].Mark()), "expected one YAML value, found a second document"));
-  return documents.empty() ? YAML::Node() : documents.front();
 }
 
 struct KeySegment {

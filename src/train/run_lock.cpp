@@ -73,8 +73,13 @@ RunLock::RunLock(const std::string& run_dir) {
   ::fcntl(fd_, F_SETFD, FD_CLOEXEC);  // the trainer's own hold ends with it
 }
 
+// The pid goes with the hold: a finished run's directory does not change with each rerun that
+// merely looked at it (docs/outputs.md).
 RunLock::~RunLock() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ < 0) return;
+  const int ignored = ::ftruncate(fd_, 0);
+  (void)ignored;
+  ::close(fd_);
 }
 
 }  // namespace gatedlm
