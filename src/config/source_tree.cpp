@@ -25,6 +25,7 @@ std::string at(const SourceLocation& where, const std::string& message) {
 
 // A config is a few hundred nodes; aliases nested in aliases ("billion laughs") expand to 2^n.
 constexpr std::size_t kMaxNodes = 10000;
+constexpr int kMaxDepth = 64;
 // Configs are a few KiB; a larger file is not a config (or never ends: /dev/zero).
 constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;
 
@@ -100,17 +101,23 @@ YAML::Node parse_yaml_document(const std::string& text, const SourceText& source
 
 namespace {
 
-// Counts the nodes a value expands to (aliases expanded), failing past kMaxNodes.
+// Counts the nodes a value expands to (aliases expanded), failing past kMaxNodes, and how deep
+// they nest, failing past kMaxDepth (an alias inside its own anchor nests without end: the
+// recursion would overflow the stack long before the node budget runs out).
 class NodeBudget {
  public:
-  void spend(const YAML::Node& yaml, const SourceText& source) {
+  void spend(const YAML::Node& yaml, const SourceText& source, int depth) {
     if (++used_ > kMaxNodes)
       throw InputError(at(source.locate(yaml.Mark()),
                           "the YAML expands to more than " + std::to_string(kMaxNodes) +
                               " nodes (anchors and aliases repeated inside each other?); a "
                               "config holds a few hundred"));
+    if (depth > kMaxDepth)
+      throw InputError(at(source.locate(yaml.Mark()),
+                          "the YAML nests deeper than " + std::to_string(kMaxDepth) +
+                              " levels (an alias inside its own anchor?); configs nest a few"));
     if (yaml.IsSequence())
-      for (const YAML::Node& item : yaml) spend(item, source);
+      for (const YAML::Node& item : yaml) spend(item, source, depth + 1);
   }
 
  private:
@@ -119,8 +126,8 @@ class NodeBudget {
 
 // Fills `node`, whose key and key_location are already set, from a parsed value.
 void fill_from_yaml(SourceNode& node, const YAML::Node& yaml, const SourceText& source,
-                    NodeBudget& budget) {
-  budget.spend(yaml, source);
+                    NodeBudget& budget, int depth = 0) {
+  budget.spend(yaml, source, depth);
   node.source = source;
   node.value_location = source.locate(yaml.Mark());
   // An empty value ("key:") carries the mark of the token after it: point at the key instead.
@@ -155,7 +162,7 @@ void fill_from_yaml(SourceNode& node, const YAML::Node& yaml, const SourceText& 
     SourceNode child;
     child.key = key.Scalar();
     child.key_location = std::move(key_location);
-    fill_from_yaml(child, value, source, budget);
+    fill_from_yaml(child, value, source, budget, depth + 1);
     node.entries.push_back(std::move(child));
   }
 }

@@ -67,6 +67,7 @@ expect_error("alias_bomb", bomb, "FILE:", needle="expands to more than 10000 nod
 many = "train:\n" + "".join(f"  k{i}: 1\n" for i in range(100000)) + "  k5: 2\n"
 expect_error("many_keys", many, "FILE:", needle="more than 10000 nodes")
 expect_error("many_keys_duplicate", "train:\n" + "".join(f"  k{i}: 1\n" for i in range(3000)) + "  k5: 2\n", "FILE:3002:3:", needle="duplicate key 'k5' (first written at 7:3)")
+expect_error("self_alias", "base: base.yaml\nloop: &a {q: *a}\n", "FILE:2:", needle="nests deeper than 64 levels")
 expect_error("second_document", "base: base.yaml\n---\ntrain: {steps: 5}\n", "FILE:3:", needle="found a second one")
 expect_error("document_end_marker", "base: base.yaml\n...\ntrain: {steps: 5}\n", "FILE:3:", needle="found a second one")
 expect_error("set_second_document", "base: base.yaml\n", "--set:1:", ["--set", "train.steps=3\n---\n5"], needle="found a second document")
