@@ -219,16 +219,22 @@ def plot_fattn_over_training(runs, path):
     curves = [c for c in curves if len(c[1]) > 1]
     if not curves:
         return False
-    style = styles(runs)
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    for r, steps, values in curves:
-        ax.plot(steps, values, marker=".", label=r["name"], **style[r["name"]])
+    fig, ax = curve_figure(runs, curves)
     fattn_axis(ax, [c[0] for c in curves])
     ax.set_xlabel("step")
     ax.set_ylabel("F-Attn (mean over layers)")
     ax.set_title(f"Attention on the first token during training\n{style_note(runs)}", fontsize=10)
     finish_curves(fig, ax, path, len(curves))
     return True
+
+
+def curve_figure(runs, curves):
+    """A figure with one (run, steps, values) curve per run, in the run's variant/LR style."""
+    style = styles(runs)
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for r, steps, values in curves:
+        ax.plot(steps, values, marker=".", label=r["name"], **style[r["name"]])
+    return fig, ax
 
 
 def finish_curves(fig, ax, path, count):
@@ -245,10 +251,7 @@ def plot_val_loss(runs, path):
     curves = [(r, s, v) for r, s, v in curves if any(math.isfinite(x) for x in v)]
     if not curves:
         return False
-    style = styles(runs)
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    for r, steps, values in curves:
-        ax.plot(steps, values, marker=".", label=r["name"], **style[r["name"]])
+    fig, ax = curve_figure(runs, curves)
     ax.set_xlabel("step")
     ax.set_ylabel("validation loss (mean over train.eval_batches)")
     ax.set_title(f"Validation loss\n{style_note(runs)}", fontsize=10)

@@ -58,7 +58,11 @@ HardwarePeak cpu_peak(const std::string& cache_dir, const std::string& cpu_model
     return {measured_gflops / 1e3, fmt::format("sgemm measured now ({}; no cache)", key)};
   const fs::path path = fs::path(cache_dir) / "cpu_peak.json";
   nlohmann::json cache = nlohmann::json::object();
-  if (std::ifstream in(path); in) {
+  // The cache is a small JSON file; anything else there (a FIFO, a link to /dev/zero, a huge
+  // file) is ignored rather than read.
+  std::error_code ec;
+  const bool readable = fs::is_regular_file(path, ec) && fs::file_size(path, ec) <= (1u << 20);
+  if (std::ifstream in; readable && (in.open(path), in)) {
     cache = nlohmann::json::parse(in, nullptr, false);
     if (!cache.is_object()) cache = nlohmann::json::object();  // damaged: measure afresh
   }

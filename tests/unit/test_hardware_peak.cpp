@@ -1,6 +1,7 @@
 // The peak MFU is taken against (train/hardware_peak.h): the GPU table, the configured value,
 // and the CPU cache that keeps the best sgemm rate seen, so a busy start-up cannot lower it.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -56,6 +57,13 @@ TEST_F(HardwarePeakTest, DamagedCacheIsMeasuredAfresh) {
   EXPECT_DOUBLE_EQ(cpu_peak(dir_.string(), "Test CPU", 1, 80.0).tflops, 0.08);
   std::ifstream in(dir_ / "cpu_peak.json");
   EXPECT_EQ(nlohmann::json::parse(in).at("Test CPU | 1 threads").get<double>(), 80.0);
+}
+
+// A FIFO where the cache should be would block a plain read: it is not read, and the rate
+// measured now stands (and replaces it).
+TEST_F(HardwarePeakTest, NonRegularCacheIsNotRead) {
+  ASSERT_EQ(::mkfifo((dir_ / "cpu_peak.json").c_str(), 0600), 0);
+  EXPECT_DOUBLE_EQ(cpu_peak(dir_.string(), "Test CPU", 1, 70.0).tflops, 0.07);
 }
 
 }  // namespace
