@@ -114,6 +114,9 @@ std::vector<Term> size_terms(const Config& config) {
       {"the saved activations", {layers, batch, seq, hidden}, 4},
       {"the saved MLP activations", {layers, batch, seq, intermediate}, 12},
   };
+  // train.recompute: full keeps one layer's MLP activations at a time (docs/recompute.md).
+  if (t.recompute == RecomputeMode::full)
+    tensors.back() = {"one layer's saved MLP activations", {batch, seq, intermediate}, 12};
   if (m.moe) {
     tensors.push_back({"the experts",
                        {{"model.moe.num_experts", m.moe->num_experts},
@@ -180,8 +183,10 @@ void check_memory_plan(const Config& config, uint64_t limit, const std::string& 
   const uint64_t shards = times(static_cast<uint64_t>(std::max<int64_t>(1, p.tensor)),
                                 static_cast<uint64_t>(std::max<int64_t>(1, p.expert)));
   const uint64_t parameters = times(weight_bytes(config, tensors), 2) / shards;
-  const uint64_t activations =
-      plus(plus(tensors[kSaved].bytes(), tensors[kSavedMlp].bytes()), tensors[kLogits].bytes());
+  // Tensor parallelism splits the MLP's width (the residual stream stays whole on each rank).
+  const uint64_t mlp =
+      tensors[kSavedMlp].bytes() / static_cast<uint64_t>(std::max<int64_t>(1, p.tensor));
+  const uint64_t activations = plus(plus(tensors[kSaved].bytes(), mlp), tensors[kLogits].bytes());
   const uint64_t needed = plus(parameters, activations);
   if (needed <= limit) return;
   // The error points at the largest single factor of the largest part.

@@ -25,7 +25,8 @@ void check_size_limits(const Config& config,
 
 // A lower bound of one training process's memory: the weights and gradients of its share of the
 // parameters (divided by parallel.tensor and parallel.expert; AdamW's moments left out, since
-// ZeRO-1 may shard them) plus one micro-batch's saved activations and logits. Throws InputError
+// ZeRO-1 may shard them) plus one micro-batch's saved activations (the MLP's split by
+// parallel.tensor, and one layer's under train.recompute: full) and logits. Throws InputError
 // at the key of the largest part when it exceeds `limit` bytes, naming `limit_source` ("this
 // machine's memory", "--max-memory"). Called by `train` before anything is allocated.
 void check_memory_plan(const Config& config, uint64_t limit, const std::string& limit_source);
